@@ -1,0 +1,1 @@
+"""tito: the TinyTorch command line for maintainers, students and instructors."""

@@ -1,0 +1,37 @@
+"""`tito`: one entry point for maintainers, students and instructors.
+
+Each command group lives in its own module and adds its sub-commands through `register`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import build_commands, demo
+from .project import TitoError
+
+COMMAND_GROUPS = [build_commands, demo]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tito", description="TinyTorch course tool.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except TitoError as e:
+        print(f"tito: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tito: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

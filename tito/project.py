@@ -1,0 +1,74 @@
+"""Where things live in a TinyTorch checkout, read from the files themselves."""
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE_DIR_RE = re.compile(r"^(\d{2})_([a-z0-9_]+)$")
+
+
+class TitoError(Exception):
+    """An error the user can act on: printed as one line, exit status 1."""
+
+
+@dataclass(frozen=True)
+class Module:
+    number: str  # "01"
+    name: str  # "01_tensor"; also the nbgrader assignment id
+
+    @property
+    def notebook_name(self) -> str:
+        return f"{self.name}.ipynb"
+
+    def source(self, root: Path = ROOT) -> Path:
+        return root / "source" / self.name / self.notebook_name
+
+    def release(self, root: Path = ROOT) -> Path:
+        return root / "release" / self.name / self.notebook_name
+
+
+def modules(root: Path = ROOT) -> list[Module]:
+    """Every module present in source/, in course order."""
+    found = []
+    for d in sorted((root / "source").iterdir()):
+        m = MODULE_DIR_RE.match(d.name)
+        if m and (d / f"{d.name}.ipynb").is_file():
+            found.append(Module(m.group(1), d.name))
+    return found
+
+
+def find_module(key: str, root: Path = ROOT) -> Module:
+    """Look a module up by number ("1", "01") or name ("01_tensor", "tensor")."""
+    known = modules(root)
+    for m in known:
+        if key in (m.name, m.name.split("_", 1)[1]) or (key.isdigit() and int(key) == int(m.number)):
+            return m
+    listing = ", ".join(m.name for m in known) or "none"
+    raise TitoError(f"unknown module {key!r}: expected one of {listing}")
+
+
+def pyproject(root: Path = ROOT) -> dict:
+    return tomllib.loads((root / "pyproject.toml").read_text())
+
+
+def namespaces(root: Path = ROOT) -> dict[str, list[str]]:
+    """Public namespace -> generated modules it re-exports (pyproject [tool.tinytorch.namespaces])."""
+    return pyproject(root)["tool"]["tinytorch"]["namespaces"]
+
+
+def read_notebook_json(path: Path) -> dict:
+    """Read a notebook as JSON, with a one-line error for the two ways files go bad."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TitoError(f"notebook not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise TitoError(f"{path} is not a valid notebook (invalid JSON: {e})") from None
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4:
+        got = nb.get("nbformat") if isinstance(nb, dict) else type(nb).__name__
+        raise TitoError(f"{path} is not a version-4 notebook (nbformat {got!r})")
+    return nb
