@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -104,8 +105,18 @@ def nbgrader_config(course_root: Path, db_path: Path):
     return config
 
 
+def _venv_bin_on_path() -> None:
+    """nbgrader runs the `alembic` command to create a gradebook: find it in our environment's bin,
+    even when that environment is not activated (as under `make test`)."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
 def nbgrader_api(course_root: Path, db_path: Path):
     from nbgrader.apps import NbGraderAPI
+
+    _venv_bin_on_path()
     from nbgrader.coursedir import CourseDirectory
 
     config = nbgrader_config(course_root, db_path)

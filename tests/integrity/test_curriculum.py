@@ -70,8 +70,8 @@ def expected_release_cell(src):
 
 
 # 1 ------------------------------------------------------------------------------------------------
-def test_source_executes_without_error_or_stderr_in_graded_cells(graded_course, module):
-    nb = graded_course.autograded_notebook(REFERENCE, module)
+def test_source_executes_without_error_or_stderr_in_graded_cells(graded, module):
+    nb = graded.notebook(REFERENCE, module)
     errors = [(c["id"], o.get("ename"), o.get("evalue")) for c in nb["cells"]
               for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, f"cells raised while executing the source notebook: {errors}"
@@ -81,15 +81,15 @@ def test_source_executes_without_error_or_stderr_in_graded_cells(graded_course, 
 
 
 # 2 ------------------------------------------------------------------------------------------------
-def test_source_scores_full_marks(graded_course, module):
-    grades = graded_course.grade_table[(REFERENCE, module.name)]
+def test_source_scores_full_marks(graded, module):
+    grades = graded.grades(REFERENCE, module)
     lost = [(g.grade_id, g.score, g.max_score) for g in grades if g.score != g.max_score]
     assert grades and not lost, f"reference solution lost points in (cell, score, max): {lost}"
 
 
 # 3 ------------------------------------------------------------------------------------------------
-def test_blank_release_scores_zero_everywhere(graded_course, module):
-    grades = graded_course.grade_table[(BLANK, module.name)]
+def test_blank_release_scores_zero_everywhere(graded, module):
+    grades = graded.grades(BLANK, module)
     earned = [(g.grade_id, g.score) for g in grades if g.score != 0]
     assert grades and not earned, f"the unmodified release earned points in: {earned}"
 
