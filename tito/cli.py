@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import build_commands, demo
+from . import build_commands, demo, student_commands
 from .project import TitoError
 
-COMMAND_GROUPS = [build_commands, demo]
+COMMAND_GROUPS = [build_commands, student_commands, demo]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,7 +22,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:  # only commands that pass arguments on to another program accept unknown ones
+        if not hasattr(args, "passthrough"):
+            p.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.passthrough += extra
     try:
         return args.run(args) or 0
     except TitoError as e:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# TINYTORCH_ROOT points tito at another checkout (the tests use scratch copies of the repository)
+ROOT = Path(os.environ.get("TINYTORCH_ROOT") or Path(__file__).resolve().parent.parent).resolve()
 MODULE_DIR_RE = re.compile(r"^(\d{2})_([a-z0-9_]+)$")
 
 
