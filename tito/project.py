@@ -13,6 +13,13 @@ ROOT = Path(os.environ.get("TINYTORCH_ROOT") or Path(__file__).resolve().parent.
 MODULE_DIR_RE = re.compile(r"^(\d{2})_([a-z0-9_]+)$")
 
 
+# The twenty modules of ../shared/spec/curriculum.md, in order; a module exists once source/ holds it.
+CURRICULUM = ["01_tensor", "02_activations", "03_layers", "04_losses", "05_dataloader", "06_autograd",
+              "07_optimizers", "08_training", "09_convolutions", "10_tokenization", "11_embeddings",
+              "12_attention", "13_transformers", "14_profiling", "15_quantization", "16_compression",
+              "17_acceleration", "18_memoization", "19_benchmarking", "20_capstone"]
+
+
 class TitoError(Exception):
     """An error the user can act on: printed as one line, exit status 1."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build
-from .project import ROOT, Module, TitoError, modules, read_notebook_json
+from .project import CURRICULUM, ROOT, Module, TitoError, modules, read_notebook_json
 
 HEADER_RE = re.compile(r"File to edit: (\S+?\.ipynb)")
 EXPORT_RE = re.compile(r"^#\|\s*default_exp\s+(\S+)", re.M)
@@ -255,7 +255,9 @@ def module_rows(root: Path = ROOT) -> list[tuple[str, str, str, str]]:
                 notebook = "tests passing"
         package = {"modules": "yours (exported)", "release": "stub", "source": "reference", None: "missing"}[origin(m, root)]
         rows.append((m.name, notebook, tests, package))
-    return rows
+    present = {m.name for m in modules(root)}
+    rows += [(name, "not in this course yet", "-", "-") for name in CURRICULUM if name not in present]
+    return sorted(rows)
 
 
 def milestone_rows(root: Path = ROOT) -> list[tuple[str, str]]:
