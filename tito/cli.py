@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except TitoError as e:
         print(f"tito: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except KeyboardInterrupt:
         print("tito: interrupted", file=sys.stderr)
         return 130
