@@ -104,7 +104,7 @@ def test_release_has_no_solution_or_hidden_test_code(module):
     assert [c["id"] for c in source["cells"]] == [c["id"] for c in release["cells"]], \
         "release cells are not the source cells, in the same order"
     # what the source shows students anyway: a secret line repeating one of these is no leak
-    public = "\n".join(expected_release_cell(text(c)) for c in source["cells"] if c["cell_type"] == "code")
+    public = "\n".join(expected_release_cell(text(c)) if c["cell_type"] == "code" else text(c) for c in source["cells"])
     for cell in source["cells"]:
         src = text(cell)
         secret = regions(src, BEGIN_SOLUTION, END_SOLUTION) + regions(src, BEGIN_HIDDEN, END_HIDDEN)
