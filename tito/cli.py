@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import build_commands, demo, student_commands
+from . import build_commands, demo, milestone_commands, student_commands
 from .project import TitoError
 
-COMMAND_GROUPS = [build_commands, student_commands, demo]
+COMMAND_GROUPS = [build_commands, student_commands, milestone_commands, demo]
 
 
 def parser() -> argparse.ArgumentParser:
