@@ -4,55 +4,46 @@ Success: the 2-layer MLP classifies all four XOR points (100%); the single layer
 Runs only on the tinytorch package: Linear/Sequential (03), losses (04), autograd (06), SGD (07), Trainer (08).
 """
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-START = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this repository's tinytorch (yours in student mode)
 
 import numpy as np  # noqa: E402
 
-import tinytorch.core.autograd as autograd  # noqa: E402
+from common import Milestone, check  # noqa: E402
 from tinytorch import Tensor, manual_seed  # noqa: E402
 from tinytorch.nn import BCELoss, Linear, Sequential, Sigmoid, Tanh  # noqa: E402
 from tinytorch.optim import SGD  # noqa: E402
 from tinytorch.training import Trainer  # noqa: E402
-from _local_common import finish  # noqa: E402
-
-if hasattr(autograd, "enable_autograd"):
-    autograd.enable_autograd()
 
 X = Tensor(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32))
 Y = Tensor(np.array([[0], [1], [1], [0]], dtype=np.float32))
 BATCHES = [(X, Y)]  # full batch: the whole truth table every step
+EPOCHS = 500
 
 
-def train(model, epochs, lr):
+def train(run, series, model, lr=0.5):
     opt = SGD(model.parameters(), lr=lr, momentum=0.9)
     trainer = Trainer(model, opt, BCELoss(), verbose=False)
-    history = trainer.fit(BATCHES, epochs=epochs)
-    _, acc = trainer.evaluate(BATCHES)
-    return acc, history
+    history = trainer.fit(BATCHES, epochs=EPOCHS)
+    for epoch, (loss, acc) in enumerate(zip(history["train_loss"], history["train_acc"]), start=1):
+        run.record(series, epoch, loss, acc)
+        if epoch % 100 == 0:
+            run.log(f"  {series:<13} epoch {epoch:4d}: loss {loss:.4f}  accuracy {acc:.0%}")
+    return trainer.evaluate(BATCHES)[1], history["train_loss"][-1]
 
 
 def main():
+    run = Milestone("1969_xor", "1969: XOR needs a hidden layer")
     manual_seed(0)
-    single = Sequential(Linear(2, 1), Sigmoid())
-    single_acc, _ = train(single, epochs=500, lr=0.5)
-    print(f"single layer (perceptron-like) after 500 epochs: accuracy {single_acc:.0%}")
-
+    single_acc, _ = train(run, "single layer", Sequential(Linear(2, 1), Sigmoid()))
     manual_seed(0)
-    mlp = Sequential(Linear(2, 4), Tanh(), Linear(4, 1), Sigmoid())
-    mlp_acc, history = train(mlp, epochs=500, lr=0.5)
-    for e in range(0, 500, 100):
-        print(f"  mlp epoch {e + 1:4d}: loss {history['train_loss'][e]:.4f}  accuracy {history['train_acc'][e]:.0%}")
-    print(f"2-layer MLP (2-4-1, tanh) after 500 epochs: accuracy {mlp_acc:.0%}, final loss {history['train_loss'][-1]:.4f}")
-
-    passed = mlp_acc == 1.0 and single_acc <= 0.75
-    metrics = {"single_layer_accuracy": single_acc, "mlp_accuracy": mlp_acc,
-               "mlp_final_loss": history["train_loss"][-1], "epochs": 500}
-    return finish("1969_xor", passed, metrics, history, START)
+    mlp_acc, mlp_loss = train(run, "2-4-1 MLP", Sequential(Linear(2, 4), Tanh(), Linear(4, 1), Sigmoid()))
+    passed = check(single_acc <= 0.75, f"a single layer cannot learn XOR: accuracy {single_acc:.0%} <= 75%")
+    passed &= check(mlp_acc == 1.0, f"a 2-layer MLP trained by backprop learns it: accuracy {mlp_acc:.0%} == 100%")
+    return run.finish(passed, {"single_layer_accuracy": single_acc, "mlp_accuracy": mlp_acc,
+                               "mlp_final_loss": mlp_loss, "epochs": EPOCHS})
 
 
 if __name__ == "__main__":

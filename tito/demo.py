@@ -2,15 +2,19 @@
 
 Builds the package and the student release from source/, then plays an instructor: three
 sample submissions of Module 01 (complete, partial, blank) are autograded with the hidden
-tests, and a score table is printed.
+tests, and a score table is printed. Then it runs every milestone on the package and prints
+whether each met its historical success criterion.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from . import build
+from .milestone_commands import milestones
 from .project import ROOT, find_module, read_notebook_json
 
 
@@ -54,8 +58,25 @@ def _demo(args) -> int:
     print(f"{'submission':<12}{'score':>12}{'cells passed':>16}")
     for student, score, total, passed, n in rows:
         print(f"{student:<12}{f'{score:g}/{total:g}':>12}{f'{passed}/{n}':>16}")
+    print("\n== milestones: historical results, run on the package built above")
+    outcomes = []
+    for script in milestones():
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True)
+        outcomes.append((script.stem, run.returncode == 0, time.perf_counter() - start, _verdict(run.stdout)))
+        print(f"   {script.stem:<18} {'passed' if run.returncode == 0 else 'FAILED'} in {outcomes[-1][2]:.1f} s")
+        if run.returncode != 0:
+            print(run.stdout[-2000:], run.stderr[-2000:], sep="\n")
+    print()
+    for name, _, _, verdict in outcomes:
+        print(f"{name:<18} {verdict}")
     print(f"\ndemo finished in {time.perf_counter() - t0:.1f} s")
-    return 0
+    return 0 if all(ok for _, ok, _, _ in outcomes) else 1
+
+
+def _verdict(stdout: str) -> str:
+    """The criteria lines a milestone prints ("[ok] ..."), joined."""
+    return "; ".join(line.strip() for line in stdout.splitlines() if line.strip().startswith(("[ok]", "[FAIL]")))
 
 
 def register(sub) -> None:

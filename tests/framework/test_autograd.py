@@ -203,3 +203,14 @@ def test_backward_needs_a_gradient_for_non_scalars():
         (x * 2).backward()
     with pytest.raises(ValueError, match="shape"):
         (x * 2).backward(np.ones(3))
+
+
+def test_real_loss_classes_of_module_04():
+    target = Tensor(RNG.standard_normal((4, 3)), dtype=np.float64)
+    check(lambda p: nn.MSELoss()(p, target), (4, 3))
+    labels = Tensor(np.array([2, 0, 1, 2]))
+    check(lambda z: nn.CrossEntropyLoss()(z, labels), (4, 3))
+    check(lambda z: F.cross_entropy(z * 3.0, labels), (4, 3))
+    probs = Tensor(np.array([[0.0], [1.0], [1.0]]), dtype=np.float64)
+    check(lambda z: nn.BCELoss()(nn.Sigmoid()(z), probs), (3, 1))
+    check(lambda p: F.mse_loss(p, target), (4, 3))
