@@ -43,11 +43,17 @@ def _summary(script: Path) -> str:
     return m.group(1).strip() if m else ""
 
 
-def _last_result(script: Path) -> str:
-    path = script.parent / "output" / f"{script.stem}.json"
+def last_result(script: Path) -> dict | None:
+    """The JSON result the milestone's last run wrote, or None if it has not run."""
     try:
-        result = json.loads(path.read_text())
+        return json.loads((script.parent / "output" / f"{script.stem}.json").read_text())
     except (OSError, ValueError):
+        return None
+
+
+def _last_result(script: Path) -> str:
+    result = last_result(script)
+    if result is None:
         return "not run"
     return f"{'passed' if result.get('passed') else 'FAILED'} ({result.get('seconds', '?')} s)"
 

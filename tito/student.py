@@ -261,24 +261,20 @@ def module_rows(root: Path = ROOT) -> list[tuple[str, str, str, str]]:
 
 
 def milestone_rows(root: Path = ROOT) -> list[tuple[str, str]]:
-    mods = modules(root)
-    yours = {m.number for m in mods if origin(m, root) == "modules"}
+    from .milestone_commands import last_result, milestones
+
+    yours = {m.number for m in modules(root) if origin(m, root) == "modules"}
+    scripts = {p.stem: p for p in milestones(root)}
     rows = []
     for name, last in MILESTONES.items():
         needed = [f"{i:02d}" for i in range(1, int(last) + 1)]
-        if not (root / "milestones" / f"{name}.py").exists():
+        if name not in scripts:
             state = "not in this checkout yet"
         elif not set(needed) <= yours:
-            missing = [n for n in needed if n not in yours]
-            state = f"locked: export your modules {', '.join(missing)}"
+            state = f"locked: export your modules {', '.join(n for n in needed if n not in yours)}"
+        elif (last_result(scripts[name]) or {}).get("passed"):
+            state = "passed"
         else:
-            state = "unlocked: `tito milestone run " + name.split("_")[0] + "`"
-            result = root / "milestones" / "output" / f"{name}.json"
-            if result.exists():
-                try:
-                    if json.loads(result.read_text(encoding="utf-8")).get("passed"):
-                        state = "passed"
-                except json.JSONDecodeError:
-                    pass
+            state = f"unlocked: `tito milestone run {name.split('_')[0]}`"
         rows.append((name, state))
     return rows
