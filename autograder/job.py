@@ -1,0 +1,268 @@
+"""One grading job: a submission in, a result out. A job never raises; every outcome is a result.
+
+A job runs in its own process (`python -m autograder.job SPEC RESULT`, started by
+`autograder.runner`), which the runner kills with all its descendants when the notebook's time
+is up. Inside, the assembled notebook (`autograder.assemble`) is executed cell by cell with
+nbclient in the sandboxed grading kernel. A cell that kills the kernel or outlives its timeout
+(a loop that ignores interrupts included) is neutralised and the notebook re-run in a fresh
+kernel, so one bad cell costs only its own points.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .assemble import Assembled, assemble, text
+from .sandbox import Limits, become_subreaper, kernel_argv, kernel_env, kill_descendants
+
+MAX_RERUNS = 3
+KERNEL_NAME = "tinytorch-grader"
+
+
+@dataclass
+class JobSpec:
+    student_id: str
+    assignment: str
+    submission: str  # path of the submitted notebook
+    source: str  # the instructor's notebook
+    release: str  # the student release (stubs for missing solution cells)
+    package_dir: str  # grading package: reference before the module, stubs from it on
+    work_dir: str  # this job's own directory (the kernel's scratch is inside it)
+    data_dir: str | None = None
+    limits: dict = field(default_factory=dict)
+    use_bwrap: bool = True
+    notes: list[str] = field(default_factory=list)  # from intake, e.g. a renamed notebook
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, s: str) -> "JobSpec":
+        return cls(**json.loads(s))
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def base_result(spec: JobSpec, status: str, reason: str = "") -> dict:
+    return {"student_id": spec.student_id, "assignment": spec.assignment, "status": status, "reason": reason,
+            "score": 0.0, "max_score": 0.0, "cells": [], "notes": list(spec.notes),
+            "submission_sha256": None, "seconds": 0.0, "sandbox": None}
+
+
+# --- execution ------------------------------------------------------------------------------------
+
+class _Stopped(Exception):
+    def __init__(self, index: int, kind: str):
+        super().__init__(kind)
+        self.index, self.kind = index, kind
+
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class CappedClient(NotebookClient):
+        """Keeps at most `output_budget` bytes of output from the whole notebook."""
+        output_budget = 0
+        _spent = 0
+        _truncated = False
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            self._spent += size
+            if self._spent > self.output_budget:
+                if not self._truncated:
+                    self._truncated = True
+                    from nbformat.v4 import new_output
+                    outs.append(new_output("stream", name="stdout",
+                                           text="[output truncated by the grader: the notebook printed too much]\n"))
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return CappedClient
+
+
+def _write_kernelspec(kernel_dir: Path, argv: list[str], env: dict) -> None:
+    spec_dir = kernel_dir / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    (spec_dir / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "TinyTorch grader", "language": "python", "env": env}))
+
+
+def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float) -> tuple[dict, _Stopped | None]:
+    """Run the notebook in a fresh sandboxed kernel; stops at the first cell that hangs or kills it."""
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    work = Path(spec.work_dir)
+    scratch = work / f"scratch-{secrets.token_hex(4)}"
+    scratch.mkdir(parents=True)
+    marker = f"{spec.student_id}/{spec.assignment}/{secrets.token_hex(4)}"
+    data_dir = Path(spec.data_dir) if spec.data_dir else None
+    env = kernel_env(scratch, Path(spec.package_dir), data_dir, marker)
+    _write_kernelspec(work / "kernels", kernel_argv(limits, scratch, Path(spec.package_dir), data_dir,
+                                                    spec.use_bwrap), env)
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME,
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(work / "kernels")]),
+                            transport="ipc", ip=str(scratch / "kernel"),
+                            connection_file=str(scratch / "connection.json"))
+    nb = nbformat.from_dict(assembled.notebook)
+    client = _client_class()(nb, km=km, timeout=limits.cell_timeout, startup_timeout=60, allow_errors=True,
+                             interrupt_on_timeout=False, shutdown_kernel="immediate", iopub_timeout=5,
+                             resources={"metadata": {"path": str(scratch)}})
+    client.output_budget = limits.output_bytes
+    stopped: _Stopped | None = None
+    watchdog_fired = threading.Event()
+
+    def watchdog():  # the notebook's time is up: kill the kernel, nbclient then reports it dead
+        while not done.wait(0.5):
+            if time.monotonic() > deadline:
+                watchdog_fired.set()
+                kill_descendants()
+                return
+
+    done = threading.Event()
+    threading.Thread(target=watchdog, daemon=True).start()
+    index = -1
+    try:
+        with client.setup_kernel(env=env, cwd=str(scratch)):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                try:
+                    client.execute_cell(cell, index)
+                except Exception as e:  # nbclient raises a handful of types for hangs and deaths
+                    name = type(e).__name__
+                    kind = "timeout" if ("Timeout" in name or watchdog_fired.is_set()) else "died"
+                    stopped = _Stopped(index, kind)
+                    break
+    except Exception as e:  # the kernel did not start, or died while shutting down
+        if stopped is None:
+            stopped = _Stopped(max(index, 0), "died" if index >= 0 else f"kernel failed to start: {e}")
+    finally:
+        done.set()
+        kill_descendants()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return nbformat.from_dict(nb), stopped
+
+
+# --- scoring --------------------------------------------------------------------------------------
+
+def _stdout(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def _error(cell) -> tuple[str, str] | None:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            return o.get("ename", "Error"), o.get("evalue", "")
+    return None
+
+
+def score_cells(nb: dict, assembled: Assembled, stops: dict[int, str]) -> list[dict]:
+    """Each graded cell: full points if its end marker was printed, else 0 and why.
+
+    The message of a failed visible assert is shown (the student has those asserts); for a failed
+    hidden test only the kind of error is, never its message or code."""
+    rows = []
+    for g in assembled.graded:
+        cell = nb["cells"][g.index]
+        out, err = _stdout(cell), _error(cell)
+        row = {"grade_id": g.grade_id, "points": g.points, "score": 0.0}
+        if g.index in stops:
+            row.update(status=stops[g.index], message={
+                "timeout": "this test did not finish in time (an infinite loop, or code that is far too slow)",
+                "died": "the kernel died while this test ran (the code exited or crashed the interpreter)",
+            }[stops[g.index]])
+        elif g.end_marker in out and err is None:
+            row.update(status="passed", score=g.points, message="")
+        elif not cell.get("outputs") and cell.get("execution_count") is None:
+            row.update(status="not run", message="not run: an earlier cell stopped the kernel")
+        elif g.visible_marker in out:
+            row.update(status="failed", message=f"a hidden test failed ({err[0] if err else 'no result'})")
+        else:
+            ename, evalue = err if err else ("Error", "the test did not finish")
+            row.update(status="failed", message=f"{ename}: {evalue}"[:500])
+        rows.append(row)
+    return rows
+
+
+def grade(spec: JobSpec) -> dict:
+    """Grade one submission; the result as a dict (see base_result). Never raises."""
+    started = time.monotonic()
+    result = base_result(spec, "error")
+    try:
+        limits = Limits(**spec.limits)
+        deadline = started + limits.notebook_timeout
+        result["sandbox"] = "bubblewrap" if spec.use_bwrap else "limits only"
+        result["submission_sha256"] = sha256(Path(spec.submission))
+        submission = json.loads(Path(spec.submission).read_text(encoding="utf-8"))
+        source_nb = json.loads(Path(spec.source).read_text(encoding="utf-8"))
+        release_nb = json.loads(Path(spec.release).read_text(encoding="utf-8"))
+        stopped_cells: dict[str, str] = {}  # cell id -> "timeout" or "died"
+        for attempt in range(MAX_RERUNS + 1):
+            assembled = assemble(source_nb, release_nb, submission, set(stopped_cells))
+            nb, stopped = execute(assembled, spec, limits, deadline)
+            if stopped is None:
+                break
+            if stopped.kind not in ("timeout", "died"):
+                raise RuntimeError(stopped.kind)
+            cell_id = nb["cells"][stopped.index]["id"]
+            stopped_cells[cell_id] = stopped.kind
+            what = "ran out of time" if stopped.kind == "timeout" else "killed the kernel"
+            if time.monotonic() > deadline or attempt == MAX_RERUNS:
+                result["notes"].append(f"cell {cell_id} {what}; the cells after it were not run")
+                break
+            result["notes"].append(f"cell {cell_id} {what}; it was neutralised and the notebook run again")
+        stops = {i: stopped_cells[c["id"]] for i, c in enumerate(nb["cells"]) if c["id"] in stopped_cells}
+        result["cells"] = score_cells(nb, assembled, stops)
+        result["notes"] += assembled.notes
+        result["score"] = sum(c["score"] for c in result["cells"])
+        result["max_score"] = sum(c["points"] for c in result["cells"])
+        result["status"] = "graded"
+        # the executed copy shows the instructor's cells as written, without the grader's markers
+        by_id = {c["id"]: c for c in source_nb["cells"]}
+        for i, cell in enumerate(nb["cells"]):
+            if i not in assembled.student_cells and cell["id"] in by_id:
+                cell["source"] = text(by_id[cell["id"]])
+        executed = Path(spec.work_dir) / "executed.ipynb"
+        executed.write_text(json.dumps(nb, indent=1), encoding="utf-8")
+        result["executed_notebook"] = str(executed)
+    except Exception as e:  # the grader's own fault: say so, and let the batch go on
+        result.update(status="error", reason=f"grading failed: {type(e).__name__}: {e}",
+                      traceback=traceback.format_exc()[-4000:])
+    result["seconds"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    spec_path, result_path = (sys.argv[1:] if argv is None else argv)[:2]
+    become_subreaper()
+    os.setpgrp() if os.getpgrp() != os.getpid() else None
+    spec = JobSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
+    result = grade(spec)
+    kill_descendants()
+    tmp = Path(result_path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(tmp, result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
