@@ -49,6 +49,11 @@ class Assembled:
     student_cells: list[int] = field(default_factory=list)  # indices of code the student wrote
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def last_graded(self) -> int:
+        """Cells after the last graded cell (systems analysis, summary) cannot change a grade: not run."""
+        return self.graded[-1].index if self.graded else -1
+
 
 def _student_cells_by_key(submission: dict) -> tuple[dict, dict]:
     by_id, by_grade_id = {}, {}

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import Assembled, assemble, text
-from .sandbox import Limits, become_subreaper, kernel_argv, kernel_env, kill_descendants
+from tito.project import skip_slow_optional_imports
+
+from .sandbox import Limits, become_subreaper, die_with_parent, kernel_argv, kernel_env, kill_descendants
 
 MAX_RERUNS = 3
 KERNEL_NAME = "tinytorch-grader"
@@ -139,9 +141,10 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     done = threading.Event()
     threading.Thread(target=watchdog, daemon=True).start()
     index = -1
+    kernel_log = open(work / "kernel.log", "ab")  # the kernel's own stdout and stderr, capped by RLIMIT_FSIZE
     try:
-        with client.setup_kernel(env=env, cwd=str(scratch)):
-            for index, cell in enumerate(nb.cells):
+        with client.setup_kernel(env=env, cwd=str(scratch), stdout=kernel_log, stderr=kernel_log):
+            for index, cell in enumerate(nb.cells[: assembled.last_graded + 1]):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
                 try:
@@ -157,6 +160,7 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     finally:
         done.set()
         kill_descendants()
+        kernel_log.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return nbformat.from_dict(nb), stopped
 
@@ -198,6 +202,8 @@ def score_cells(nb: dict, assembled: Assembled, stops: dict[int, str]) -> list[d
             row.update(status="failed", message=f"a hidden test failed ({err[0] if err else 'no result'})")
         else:
             ename, evalue = err if err else ("Error", "the test did not finish")
+            if ename == "NotImplementedError" and not evalue.strip():
+                evalue = "not implemented yet (a function this test calls still raises NotImplementedError)"
             row.update(status="failed", message=f"{ename}: {evalue}"[:500])
         rows.append(row)
     return rows
@@ -252,9 +258,12 @@ def grade(spec: JobSpec) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_slow_optional_imports()
     spec_path, result_path = (sys.argv[1:] if argv is None else argv)[:2]
     become_subreaper()
-    os.setpgrp() if os.getpgrp() != os.getpid() else None
+    die_with_parent()
+    if os.environ.get("TINYTORCH_GRADER_PARENT") not in (None, str(os.getppid())):
+        return 1  # the batch that started this job is already gone
     spec = JobSpec.from_json(Path(spec_path).read_text(encoding="utf-8"))
     result = grade(spec)
     kill_descendants()

@@ -89,7 +89,10 @@ class Checks:
 
     def compare(self, left, *chain) -> bool:
         for op, right in zip(chain[::2], chain[1::2]):
-            if op not in ("Is", "IsNot"):
+            # identity cannot be faked; a test may also ask whether an object is a key of a real dict
+            # or set (`p in opt.state`), which hashing decides before any __eq__
+            keyed = op in ("In", "NotIn") and self._type(right) in (dict, set, frozenset)
+            if op not in ("Is", "IsNot") and not keyed:
                 for side in (left, right):
                     if not self.plain(side):
                         self._refuse(side, "a test compared")

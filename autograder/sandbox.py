@@ -128,6 +128,11 @@ def become_subreaper() -> None:
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
+def die_with_parent() -> None:
+    """SIGKILL this process when the thread that started it exits."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _children() -> dict[int, list[int]]:
     tree: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -204,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         key, _, value = opt.removeprefix("--").partition("=")
         values[key] = fields[key](value)
     _set_limits(Limits(**values))
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the kernel dies with the grading job that started it
+    die_with_parent()  # the kernel dies with the grading job that started it
     command = argv[split + 1:]
     os.execvp(command[0], command)
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import build_commands, demo, milestone_commands, student_commands
-from .project import TitoError
+from . import build_commands, demo, grade_commands, milestone_commands, student_commands
+from .project import TitoError, skip_slow_optional_imports
 
-COMMAND_GROUPS = [build_commands, student_commands, milestone_commands, demo]
+COMMAND_GROUPS = [build_commands, student_commands, grade_commands, milestone_commands, demo]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    skip_slow_optional_imports()
     p = parser()
     args, extra = p.parse_known_args(argv)
     if extra:  # only commands that pass arguments on to another program accept unknown ones

@@ -20,6 +20,16 @@ CURRICULUM = ["01_tensor", "02_activations", "03_layers", "04_losses", "05_datal
               "17_acceleration", "18_memoization", "19_benchmarking", "20_capstone"]
 
 
+def skip_slow_optional_imports() -> None:
+    """Call before importing nbformat, nbclient or nbgrader.
+
+    Their jsonschema builds an IRI grammar from the optional package rfc3987_syntax at import
+    (2 s, half of every nbgrader command's start-up). Notebook validation never needs it, and
+    jsonschema does without it when the import fails."""
+    import sys
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
 class TitoError(Exception):
     """An error the user can act on: printed as one line, exit status 1."""
 

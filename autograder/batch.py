@@ -1,0 +1,231 @@
+"""Grading a class: discover, grade in parallel, write every result once, resume after a kill.
+
+    output/
+      grades.csv                         one row per submission, rebuilt at the end of every run
+      results/<student>/<assignment>.json  each graded cell's result (the commit point of a job)
+      autograded/<student>/<assignment>/<assignment>.ipynb   the executed notebook
+      feedback/<student>/<assignment>/<assignment>.html      feedback without hidden tests
+      gradebook.db, source/, nbgrader_config.py              the nbgrader course, for formgrader
+
+Jobs run in worker threads (`--workers N`), each job in its own process, or on a Dask cluster
+(`--scheduler ADDRESS`). Either way they only return results: the main thread alone writes
+files and the gradebook. A result file is written last, atomically, so a submission is done
+exactly when its result file exists; a re-run grades only submissions without one (or whose
+notebook changed since), then records every result in the gradebook again.
+"""
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tito.project import ROOT, Module, TitoError, find_module, read_notebook_json
+
+from . import feedback
+from .gradebook import CourseGradebook
+from .intake import IntakeError, Submission, discover, unpack
+from .job import JobSpec, base_result, sha256
+from .packages import build_grading_package
+from .runner import run_job
+from .sandbox import Limits, bwrap_path, sandbox_warning
+
+CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason"]
+
+
+@dataclass
+class Summary:
+    rows: list[dict] = field(default_factory=list)
+    graded_now: int = 0
+    reused: int = 0
+    seconds: float = 0.0  # the whole run
+    grading_seconds: float = 0.0  # from the first job started to the last result written
+
+    def count(self, status: str) -> int:
+        return sum(r["status"] == status for r in self.rows)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class Batch:
+    def __init__(self, assignment: str, submissions: Path, output: Path, workers: int = 1,
+                 scheduler: str | None = None, limits: Limits = Limits(), root: Path = ROOT,
+                 progress: Callable[[str], None] = print):
+        self.module: Module = find_module(assignment, root)
+        self.submissions, self.output = Path(submissions), Path(output).resolve()
+        self.workers, self.scheduler, self.limits, self.root = max(1, workers), scheduler, limits, root
+        self.progress = progress
+        self.total_points = float(read_notebook_json(self.module.source(root))["metadata"]["tinytorch"]["points"])
+
+    # --- paths ------------------------------------------------------------------------------------
+    def result_path(self, sid: str) -> Path:
+        return self.output / "results" / sid / f"{self.module.name}.json"
+
+    def _dest(self, kind: str, sid: str, suffix: str) -> Path:
+        return self.output / kind / sid / self.module.name / f"{self.module.name}{suffix}"
+
+    # --- the run ----------------------------------------------------------------------------------
+    def run(self) -> Summary:
+        started = time.monotonic()
+        self.output.mkdir(parents=True, exist_ok=True)
+        with open(self.output / ".lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise TitoError(f"another `tito grade` is writing to {self.output}") from None
+            summary = self._run_locked()
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _run_locked(self) -> Summary:
+        work = self.output / ".work"
+        shutil.rmtree(work, ignore_errors=True)  # whatever a killed run left behind
+        work.mkdir()
+        try:
+            found = self._discover(work)
+            gradebook = CourseGradebook(self.output, self.module, self.root)
+            for sub in found:  # a re-run makes the gradebook agree with the result files
+                old = self._load(sub.student_id)
+                if old is not None:
+                    gradebook.record(old)
+            todo, results, reused = [], {}, 0
+            for sub in found:
+                if sub.path is None or sub.problem:
+                    results[sub.student_id] = self._commit(self._invalid(sub), gradebook)
+                    continue
+                old = self._load(sub.student_id)
+                if old is not None and old["status"] == "graded" and old.get("submission_sha256") == sha256(sub.path):
+                    results[sub.student_id] = old
+                    reused += 1
+                else:
+                    todo.append(sub)
+            if reused:
+                self.progress(f"{reused} submission(s) already graded; grading the other {len(todo)}")
+            warning = sandbox_warning()
+            if warning and todo:
+                self.progress(warning)
+            package = build_grading_package(self.module, work / "package", self.root) if todo else None
+            specs = [self._spec(sub, package, work) for sub in todo]
+            done, grading_started = 0, time.monotonic()
+            for result in self._execute(specs):
+                done += 1
+                results[result["student_id"]] = self._commit(result, gradebook)
+                self.progress(f"[{done}/{len(specs)}] {result['student_id']}: {self._describe(result)}")
+            rows = [self._row(results[sub.student_id]) for sub in found]
+            self._write_csv(rows)
+            return Summary(rows=rows, graded_now=len(specs), reused=reused,
+                           grading_seconds=time.monotonic() - grading_started)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _discover(self, work: Path) -> list[Submission]:
+        source = self.submissions
+        try:
+            if source.is_file():
+                source = unpack(source, work / "intake", self.module.name)
+            return discover(source, self.module.name, self.module.notebook_name)
+        except IntakeError as e:
+            raise TitoError(str(e)) from None
+
+    def _spec(self, sub: Submission, package: Path, work: Path) -> JobSpec:
+        data = self.root / "data"
+        return JobSpec(student_id=sub.student_id, assignment=self.module.name, submission=str(sub.path.resolve()),
+                       source=str(self.module.source(self.root)), release=str(self.module.release(self.root)),
+                       package_dir=str(package), work_dir=str(work / "jobs" / sub.student_id),
+                       data_dir=str(data) if data.is_dir() else None, limits=self.limits.to_dict(),
+                       use_bwrap=bwrap_path() is not None, notes=sub.notes)
+
+    def _execute(self, specs: list[JobSpec]):
+        if not specs:
+            return
+        if self.scheduler:
+            from distributed import Client, as_completed as dask_completed
+            with Client(self.scheduler, timeout="30s") as client:
+                futures = client.map(run_job, specs, pure=False, key=[f"grade-{s.student_id}" for s in specs])
+                for future in dask_completed(futures):
+                    yield future.result()
+            return
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for future in as_completed([pool.submit(run_job, s) for s in specs]):
+                yield future.result()
+
+    def rerender_feedback(self) -> int:
+        """Feedback pages and grades.csv again from the result files, with the gradebook's scores
+        (so manual grades given in the formgrader reach the students)."""
+        gradebook = CourseGradebook(self.output, self.module, self.root)
+        rows = []
+        for path in sorted((self.output / "results").glob(f"*/{self.module.name}.json")):
+            result = json.loads(path.read_text(encoding="utf-8"))
+            if result["status"] == "graded":
+                scores = gradebook.cell_scores(result["student_id"])
+                for cell in result["cells"]:
+                    cell["score"] = scores.get(cell["grade_id"], cell["score"])
+                result["score"] = sum(c["score"] for c in result["cells"])
+            _atomic_write(self._dest("feedback", result["student_id"], ".html"), feedback.render(result))
+            rows.append(self._row(result))
+        self._write_csv(rows)
+        return len(rows)
+
+    # --- writing (main thread only) ---------------------------------------------------------------
+    def _invalid(self, sub: Submission) -> dict:
+        spec = JobSpec(sub.student_id, self.module.name, str(sub.path or ""), "", "", "", "", notes=sub.notes)
+        result = base_result(spec, "invalid", sub.problem or "no notebook")
+        if sub.path is not None and sub.path.is_file():
+            result["submission_sha256"] = sha256(sub.path)
+        return result
+
+    def _commit(self, result: dict, gradebook: CourseGradebook) -> dict:
+        sid = result["student_id"]
+        result["max_score"] = self.total_points
+        executed = result.pop("executed_notebook", None)
+        if executed and Path(executed).exists():
+            dest = self._dest("autograded", sid, ".ipynb")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(executed, dest)
+        _atomic_write(self._dest("feedback", sid, ".html"), feedback.render(result))
+        if result["status"] != "error":  # a grader fault is retried on the next run
+            _atomic_write(self.result_path(sid), json.dumps(result, indent=1))
+        gradebook.record(result)
+        return result
+
+    def _load(self, sid: str) -> dict | None:
+        try:
+            return json.loads(self.result_path(sid).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _row(self, result: dict) -> dict:
+        reason = result["reason"] if result["status"] != "graded" else "; ".join(result.get("notes", []))
+        return {"student_id": result["student_id"], "assignment": result["assignment"],
+                "score": f"{result['score']:g}", "max_score": f"{self.total_points:g}",
+                "status": result["status"], "reason": reason}
+
+    def _write_csv(self, rows: list[dict]) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        _atomic_write(self.output / "grades.csv", buf.getvalue())
+
+    @staticmethod
+    def _describe(result: dict) -> str:
+        if result["status"] == "graded":
+            return f"{result['score']:g}/{result['max_score']:g} in {result['seconds']:.1f} s"
+        return f"{result['status']}: {result['reason']}"
+
+
+def read_grades(output: Path) -> list[dict]:
+    with open(Path(output) / "grades.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
