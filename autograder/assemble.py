@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .kernel import GRADED_MARK, INSTRUCTOR_MARK
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+MARKER_PREFIX = "tinytorch-grader "
 
 
 def text(cell: dict) -> str:
@@ -140,7 +141,7 @@ def assemble(source_nb: dict, release_nb: dict, submission: dict, skip: set[str]
                 src = text(mine)
             put(_code_cell(cid, src, cell.get("metadata", {})), student=True)
         elif meta.get("grade"):
-            visible, end = (f"tinytorch-grader {secrets.token_hex(16)}" for _ in range(2))
+            visible, end = (f"{MARKER_PREFIX}{secrets.token_hex(16)}" for _ in range(2))
             src = "raise RuntimeError('this test stopped the kernel in an earlier run')" if cid in skip \
                 else _marked(text(cell), visible, end)
             out.graded.append(GradedCell(meta.get("grade_id", cid), float(meta.get("points", 0)), len(cells),

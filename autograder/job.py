@@ -21,12 +21,16 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import Assembled, assemble, text
+from .assemble import MARKER_PREFIX, Assembled, assemble, text
+from .kernel import THREADS_RE
 from tito.project import skip_slow_optional_imports
 
-from .sandbox import Limits, become_subreaper, die_with_parent, kernel_argv, kernel_env, kill_descendants
+from .sandbox import (Limits, become_subreaper, die_with_parent, job_uid, kernel_argv, kernel_env,
+                      kill_descendants)
 
 MAX_RERUNS = 3
+STOP_REASONS = {"timeout": "ran out of time", "died": "killed the kernel",
+                "threads": "started threads that were still running when a test began"}
 KERNEL_NAME = "tinytorch-grader"
 
 
@@ -78,22 +82,29 @@ def _client_class():
     from nbclient import NotebookClient
 
     class CappedClient(NotebookClient):
-        """Keeps at most `output_budget` bytes of output from the whole notebook."""
+        """Keeps at most `output_budget` bytes of output from the whole notebook. Past it, only the
+        grader's marker lines get through, so a flood of output costs no test its credit."""
         output_budget = 0
         _spent = 0
         _truncated = False
 
         def output(self, outs, msg, display_id, cell_index):
-            size = len(json.dumps(msg.get("content", {}), default=str))
-            self._spent += size
-            if self._spent > self.output_budget:
-                if not self._truncated:
-                    self._truncated = True
-                    from nbformat.v4 import new_output
-                    outs.append(new_output("stream", name="stdout",
-                                           text="[output truncated by the grader: the notebook printed too much]\n"))
-                return None
-            return super().output(outs, msg, display_id, cell_index)
+            content = msg.get("content", {})
+            self._spent += len(json.dumps(content, default=str))
+            if self._spent <= self.output_budget:
+                return super().output(outs, msg, display_id, cell_index)
+            from nbformat.v4 import new_output
+            if not self._truncated:
+                self._truncated = True
+                outs.append(new_output("stream", name="stdout",
+                                       text="[output truncated by the grader: the notebook printed too much]\n"))
+            if msg.get("msg_type") == "error":  # small, and it says why a test failed
+                return super().output(outs, msg, display_id, cell_index)
+            text = content.get("text", "") if msg.get("msg_type") == "stream" else ""
+            kept = "".join(line for line in str(text).splitlines(keepends=True) if line.startswith(MARKER_PREFIX))
+            if kept:
+                outs.append(new_output("stream", name="stdout", text=kept))
+            return None
 
     return CappedClient
 
@@ -117,12 +128,17 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     marker = f"{spec.student_id}/{spec.assignment}/{secrets.token_hex(4)}"
     data_dir = Path(spec.data_dir) if spec.data_dir else None
     env = kernel_env(scratch, Path(spec.package_dir), data_dir, marker)
+    uid = job_uid() if spec.use_bwrap else None
     _write_kernelspec(work / "kernels", kernel_argv(limits, scratch, Path(spec.package_dir), data_dir,
-                                                    spec.use_bwrap), env)
+                                                    spec.use_bwrap, uid), env)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME,
                             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(work / "kernels")]),
                             transport="ipc", ip=str(scratch / "kernel"),
                             connection_file=str(scratch / "connection.json"))
+    if uid is not None:  # the kernel's own user must own its scratch and read its connection file
+        km.write_connection_file()
+        for path in (scratch, scratch / "connection.json"):
+            os.chown(path, uid, uid)
     nb = nbformat.from_dict(assembled.notebook)
     client = _client_class()(nb, km=km, timeout=limits.cell_timeout, startup_timeout=60, allow_errors=True,
                              interrupt_on_timeout=False, shutdown_kernel="immediate", iopub_timeout=5,
@@ -154,6 +170,10 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
                     kind = "timeout" if ("Timeout" in name or watchdog_fired.is_set()) else "died"
                     stopped = _Stopped(index, kind)
                     break
+                origin = _thread_origin(nb, cell)
+                if origin is not None:
+                    stopped = _Stopped(origin, "threads")
+                    break
     except Exception as e:  # the kernel did not start, or died while shutting down
         if stopped is None:
             stopped = _Stopped(max(index, 0), "died" if index >= 0 else f"kernel failed to start: {e}")
@@ -163,6 +183,16 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
         kernel_log.close()
         shutil.rmtree(scratch, ignore_errors=True)
     return nbformat.from_dict(nb), stopped
+
+
+def _thread_origin(nb, cell) -> int | None:
+    """The index of the cell whose threads made the kernel refuse this graded cell, if it did."""
+    err = _error(cell)
+    m = THREADS_RE.search(err[1]) if err else None
+    if m is None:
+        return None
+    number = int(m.group(1))
+    return next((i for i, c in enumerate(nb.cells) if c.get("execution_count") == number), None)
 
 
 # --- scoring --------------------------------------------------------------------------------------
@@ -193,6 +223,7 @@ def score_cells(nb: dict, assembled: Assembled, stops: dict[int, str]) -> list[d
             row.update(status=stops[g.index], message={
                 "timeout": "this test did not finish in time (an infinite loop, or code that is far too slow)",
                 "died": "the kernel died while this test ran (the code exited or crashed the interpreter)",
+                "threads": "this test started threads that were still running when the next test began",
             }[stops[g.index]])
         elif g.end_marker in out and err is None:
             row.update(status="passed", score=g.points, message="")
@@ -227,11 +258,11 @@ def grade(spec: JobSpec) -> dict:
             nb, stopped = execute(assembled, spec, limits, deadline)
             if stopped is None:
                 break
-            if stopped.kind not in ("timeout", "died"):
+            if stopped.kind not in STOP_REASONS:
                 raise RuntimeError(stopped.kind)
             cell_id = nb["cells"][stopped.index]["id"]
             stopped_cells[cell_id] = stopped.kind
-            what = "ran out of time" if stopped.kind == "timeout" else "killed the kernel"
+            what = STOP_REASONS[stopped.kind]
             if time.monotonic() > deadline or attempt == MAX_RERUNS:
                 result["notes"].append(f"cell {cell_id} {what}; the cells after it were not run")
                 break

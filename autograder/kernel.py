@@ -22,6 +22,7 @@ import ast
 import builtins
 import math
 import os
+import re
 import secrets
 import sys
 import types
@@ -33,12 +34,22 @@ from ipykernel.ipkernel import IPythonKernel
 
 INSTRUCTOR_MARK = "# tinytorch-grader: instructor cell"
 GRADED_MARK = "# tinytorch-grader: graded cell"
+# a graded cell refused because threads of the submission are running; the grader neutralises
+# cell In[number] and runs the notebook again
+THREADS_MESSAGE = "tinytorch-grader: threads started in In[{number}] are still running"
+THREADS_RE = re.compile(r"tinytorch-grader: threads started in In\[(\d+)\] are still running")
 PROTECTED_MODULES = ("numpy", "math", "builtins")
 _SYS_HOOKS = ("stdout", "stderr", "excepthook", "displayhook", "breakpointhook", "unraisablehook")
 _UNSETTABLE = {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__", "__name__"}
 _NoneType = type(None)
 _SCALARS = (bool, int, float, complex, str, bytes, _NoneType, slice, range, type(Ellipsis))
 _MAX_ITEMS = 1_000_000
+# where installed code lives: the interpreter, the virtual environment, the grading package and
+# this kernel (in the sandbox under /grader); anything else that runs is the submission's
+_LIBRARY_ROOTS = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix)}
+                       | {sys.prefix + os.sep, sys.base_prefix + os.sep,
+                          os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+                          "/grader/"})
 
 
 def _protected(name: str) -> bool:
@@ -184,7 +195,8 @@ class Guard:
         self.classes = [(cls, dict(vars(cls))) for obj in (self.shell, self.kernel, self.shell.events)
                         for cls in type(obj).__mro__ if cls is not object]
         self.snapshot_modules()
-        self.threads = self._thread_count()
+        self.threads = self._python_threads()
+        self.thread_origin: int | None = None  # In[n] of the cell after which extra threads ran
 
     # --- snapshots ------------------------------------------------------------------------------
     def snapshot_modules(self) -> None:
@@ -198,15 +210,11 @@ class Guard:
             if not name.startswith("_") and (name not in before or before[name] is not obj):
                 self.instructor_names[name] = obj
         self.snapshot_modules()
-        self.threads = max(self.threads, self._thread_count())
+        self.threads |= self._python_threads()
 
     @staticmethod
-    def _thread_count() -> int:
-        try:
-            return len(os.listdir("/proc/self/task"))
-        except OSError:
-            import threading
-            return threading.active_count()
+    def _python_threads() -> set[int]:
+        return set(sys._current_frames())
 
     # --- restoration ----------------------------------------------------------------------------
     def restore(self) -> None:
@@ -233,7 +241,19 @@ class Guard:
         self.shell.user_ns["__builtins__"] = builtins_mod
 
     def extra_threads(self) -> int:
-        return self._thread_count() - self.threads
+        """Threads started since the snapshot that are running the submission's code: some frame
+        of theirs comes from a notebook cell or exec'd text, not from an installed library (the
+        kernel itself starts threads now and then, for example under a flood of output)."""
+        count = 0
+        for ident, frame in sys._current_frames().items():
+            if ident in self.threads:
+                continue
+            while frame is not None:
+                if not frame.f_code.co_filename.startswith(_LIBRARY_ROOTS):
+                    count += 1
+                    break
+                frame = frame.f_back
+        return count
 
 
 def _restore_methods(obj, saved: dict) -> None:
@@ -274,32 +294,34 @@ class GradingKernel(IPythonKernel):
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False,
                          **kwargs):
-        first = code.split("\n", 1)[0].strip()
+        first, guard = code.split("\n", 1)[0].strip(), self.guard
+        number = self.shell.execution_count  # the In[n] this cell runs as
+        before = dict(self.shell.user_ns) if first == INSTRUCTOR_MARK else None
+        name = f"_tt_checks_{secrets.token_hex(8)}"
         if first == GRADED_MARK:
-            guard = self.guard
-            name = f"_tt_checks_{secrets.token_hex(8)}"
-            try:
-                guard.restore()
-                extra = guard.extra_threads()
-                self.shell.user_ns[name] = guard.checks
-                self.shell.ast_transformers = [_Harden(name)]
-            except Exception as e:  # a reply must always go back; this cell then fails
-                extra, code = 0, f"raise RuntimeError({f'the grading kernel could not reset: {e!r}'!r})"
-            if extra > 0:
-                code = (f"raise RuntimeError('graded cells run only when the submission has no threads running; "
-                        f"{extra} are still alive')")
-            try:
-                return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin, **kwargs)
-            finally:
-                self.shell.ast_transformers = []
-                self.shell.user_ns.pop(name, None)
-        if first == INSTRUCTOR_MARK:
-            before = dict(self.shell.user_ns)
-            try:
-                return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin, **kwargs)
-            finally:
-                self.guard.after_instructor_cell(before)
-        return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin, **kwargs)
+            code = self._prepare_graded(code, name)
+        try:
+            return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin, **kwargs)
+        finally:
+            self.shell.ast_transformers = []
+            self.shell.user_ns.pop(name, None)
+            if before is not None:
+                guard.after_instructor_cell(before)
+            elif guard.thread_origin is None and guard.extra_threads() > 0:
+                guard.thread_origin = number
+
+    def _prepare_graded(self, code: str, name: str) -> str:
+        """Reset the room and harden the asserts; the code to run instead when that is impossible."""
+        guard = self.guard
+        try:
+            guard.restore()
+            if guard.extra_threads() > 0:
+                return f"raise RuntimeError({THREADS_MESSAGE.format(number=guard.thread_origin)!r})"
+            self.shell.user_ns[name] = guard.checks
+            self.shell.ast_transformers = [_Harden(name)]
+            return code
+        except Exception as e:  # a reply must always go back; this cell then fails
+            return f"raise RuntimeError({f'the grading kernel could not reset: {e!r}'!r})"
 
 
 def main() -> None:

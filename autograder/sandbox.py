@@ -1,8 +1,9 @@
 """The box a submission's kernel runs in: bubblewrap where it exists, resource limits always.
 
-The kernel command is `python -m autograder.sandbox LIMITS -- [bwrap ...] python -m
-autograder.kernel -f CONNECTION_FILE`. This module's `main` sets the resource limits (they are
-inherited by bubblewrap and the kernel), asks to be killed with its parent, and execs the rest.
+The kernel command is `[bwrap ... --] python -m autograder.sandbox LIMITS -- python -m
+autograder.kernel -f CONNECTION_FILE`. This module's `main` sets the resource limits (inside the
+box, where RLIMIT_NPROC counts the box's own processes), asks to be killed with its parent, and
+execs the kernel.
 
 Under bubblewrap the kernel sees only what it needs, read-only: the system's and the virtual
 environment's Python, the grading package (reference modules before the one graded, stubs from
@@ -43,8 +44,8 @@ class Limits:
 
 
 def bwrap_path() -> str | None:
-    """bubblewrap, if it is installed and can make namespaces here."""
-    path = shutil.which("bwrap")
+    """bubblewrap, if it is installed and can make namespaces here (TINYTORCH_SANDBOX=limits: never)."""
+    path = shutil.which("bwrap") if os.environ.get("TINYTORCH_SANDBOX") != "limits" else None
     if path is None:
         return None
     import subprocess
@@ -68,32 +69,52 @@ def _python_roots() -> list[Path]:
     return sorted(roots)
 
 
+def job_uid() -> int | None:
+    """The user a job's kernel runs as when the grader is root: one of its own, never root.
+
+    Unique per job (from the job's PID), so RLIMIT_NPROC counts exactly that job's processes
+    and no two submissions can signal or read each other's processes."""
+    return 1_000_000 + os.getpid() if os.geteuid() == 0 else None
+
+
 def kernel_argv(limits: Limits, scratch: Path, package_dir: Path, data_dir: Path | None,
-                use_bwrap: bool) -> list[str]:
+                use_bwrap: bool, uid: int | None = None) -> list[str]:
     """The kernel command for a kernelspec; jupyter_client fills in {connection_file}."""
     grader_lib = Path(__file__).resolve().parent.parent  # holds the autograder package
     kernel = [sys.executable, "-m", "autograder.kernel", "-f", "{connection_file}"]
     wrapper = [sys.executable, "-m", "autograder.sandbox",
-               *(f"--{k}={v}" for k, v in limits.to_dict().items()), "--"]
+               *(f"--{k}={v}" for k, v in limits.to_dict().items())]
     if not use_bwrap:
-        return wrapper + kernel
-    box = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-           "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-           "--uid", "65534", "--gid", "65534", "--hostname", "grader"]
-    for d in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"):
-        if os.path.exists(d):
-            box += ["--ro-bind", d, d]
-    for root in _python_roots():
-        box += ["--ro-bind", str(root), str(root)]
-    box += ["--ro-bind", str(grader_lib / "autograder"), "/grader/lib/autograder",
-            "--ro-bind", str(package_dir), "/grader/package",
-            "--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+        return wrapper + ["--"] + kernel
+    box = [bwrap_path() or "bwrap", "--die-with-parent", "--new-session", "--hostname", "grader",
+           "--proc", "/proc", "--dev", "/dev"]
+    if uid is not None:  # root: namespaces without a user namespace; the wrapper then drops to uid
+        box += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        wrapper.append(f"--uid={uid}")
+    else:  # an ordinary user: bubblewrap maps them to nobody in a user namespace of its own
+        box += ["--unshare-all", "--uid", "65534", "--gid", "65534"]
+    binds = [("--ro-bind", d, d) for d in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+             if os.path.exists(d)]
+    binds += [("--ro-bind", str(root), str(root)) for root in _python_roots()]
+    binds += [("--ro-bind", str(grader_lib / "autograder"), "/grader/lib/autograder"),
+              ("--ro-bind", str(package_dir), "/grader/package"), ("--bind", str(scratch), str(scratch))]
     if data_dir is not None and data_dir.is_dir():
-        box += ["--ro-bind", str(data_dir), "/grader/data", "--setenv", "TINYTORCH_DATA", "/grader/data"]
+        binds.append(("--ro-bind", str(data_dir), "/grader/data"))
+        box += ["--setenv", "TINYTORCH_DATA", "/grader/data"]
+    made: set[str] = set()
+    for kind, src, dest in binds:
+        # bubblewrap would make the directories on the way 0700, closed to the kernel's own user
+        for parent in reversed(Path(dest).parents[:-1]):
+            if str(parent) not in made:
+                made.add(str(parent))
+                box += ["--perms", "0755", "--dir", str(parent)]
+        box += [kind, src, dest]
+    box += ["--chdir", str(scratch)]
     # ipykernel would take its parent in another PID namespace for dead; --die-with-parent does that job
     box += ["--setenv", "PYTHONPATH", "/grader/package:/grader/lib", "--setenv", "HOME", str(scratch),
-            "--unsetenv", "JPY_PARENT_PID"]
-    return wrapper + box + ["--"] + kernel
+            "--setenv", "TMPDIR", str(scratch), "--unsetenv", "JPY_PARENT_PID"]
+    box += ["--remount-ro", "/"]  # the box's own root (and its /tmp) is read-only: only scratch is writable
+    return box + ["--"] + wrapper + ["--"] + kernel
 
 
 def kernel_env(scratch: Path, package_dir: Path, data_dir: Path | None, marker: str) -> dict[str, str]:
@@ -174,7 +195,7 @@ def kill_descendants(pid: int | None = None) -> int:
 
 # --- the exec wrapper -----------------------------------------------------------------------------
 
-def _set_limits(limits: Limits) -> None:
+def _set_limits(limits: Limits, uid: int | None) -> None:
     def cap(which, value):
         value = int(value)
         soft, hard = resource.getrlimit(which)
@@ -187,9 +208,14 @@ def _set_limits(limits: Limits) -> None:
     cap(resource.RLIMIT_FSIZE, limits.file_bytes)
     cap(resource.RLIMIT_NOFILE, limits.open_files)
     cap(resource.RLIMIT_CORE, 0)
-    # RLIMIT_NPROC counts every process of the user, so the allowance is added to what runs now
-    uid = os.getuid()
-    running = sum(1 for e in os.listdir("/proc") if e.isdigit() and _owned_by(e, uid))
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    # RLIMIT_NPROC counts every process (and thread) of the user, so the allowance is added to
+    # what that user runs now; root is exempt from it, which is why a root grader drops to uid
+    me = os.getuid()
+    running = sum(1 for e in os.listdir("/proc") if e.isdigit() and _owned_by(e, me))
     cap(resource.RLIMIT_NPROC, running + limits.processes)
 
 
@@ -204,11 +230,14 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     split = argv.index("--")
     fields = {f: type(getattr(Limits, f)) for f in Limits.__dataclass_fields__}
-    values = {}
+    values, uid = {}, None
     for opt in argv[:split]:
         key, _, value = opt.removeprefix("--").partition("=")
-        values[key] = fields[key](value)
-    _set_limits(Limits(**values))
+        if key == "uid":
+            uid = int(value)
+        else:
+            values[key] = fields[key](value)
+    _set_limits(Limits(**values), uid)
     die_with_parent()  # the kernel dies with the grading job that started it
     command = argv[split + 1:]
     os.execvp(command[0], command)
