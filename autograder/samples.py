@@ -1,7 +1,9 @@
-"""Sample submissions made from the release and the source: complete, partial and blank work."""
+"""Sample submissions made from the release and the source: complete, partial and blank work,
+and the small class that `tito demo` grades."""
 from __future__ import annotations
 
 import copy
+import json
 
 from tito.build import SOLUTION_MARKER
 
@@ -25,3 +27,19 @@ def fill_solutions(release_nb: dict, source_nb: dict, cell_ids: list[str] | None
             src = "".join(src) if isinstance(src, list) else src
             cell["source"] = SOLUTION_MARKER.sub("", src)
     return nb
+
+
+def sample_class(release_nb: dict, source_nb: dict) -> dict[str, dict | bytes]:
+    """Student id -> submitted notebook (or raw bytes): the demo's class.
+
+    ada wrote everything, grace half, alan nothing; mallory wrote half and replaced every test
+    cell with a print of success; trent's notebook was cut off in transfer."""
+    ids = solution_cell_ids(release_nb)
+    half = fill_solutions(release_nb, source_nb, ids[: len(ids) // 2])
+    faked = copy.deepcopy(half)
+    for cell in faked["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            cell["source"] = 'print("✓ all tests passed")\n'
+    truncated = json.dumps(fill_solutions(release_nb, source_nb)).encode()
+    return {"ada": fill_solutions(release_nb, source_nb), "grace": half, "alan": release_nb,
+            "mallory": faked, "trent": truncated[: len(truncated) // 3]}

@@ -1,39 +1,39 @@
 """`tito demo`: the end-to-end course demo that `make demo` runs.
 
-Builds the package and the student release from source/, then plays an instructor: three
-sample submissions of Module 01 (complete, partial, blank) are autograded with the hidden
-tests, and a score table is printed. Then it runs every milestone on the package and prints
-whether each met its historical success criterion.
+Builds the package and the student release from source/, then plays an instructor: a sample
+class of Module 01 (complete, partial and blank work, a submission that faked its tests, and a
+truncated file) is graded by `tito grade` with two workers, in sandboxes, with the hidden
+tests; grades.csv, feedback and the gradebook land in .nbgrader/demo/. Then it runs every
+milestone on the package and prints whether each met its historical success criterion.
 """
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from . import build
 from .milestone_commands import milestones
 from .project import ROOT, find_module, read_notebook_json
 
+DEMO_OUTPUT = ROOT / ".nbgrader" / "demo"
 
-def sample_submissions(module) -> dict[str, dict]:
-    """complete = every solution filled in, partial = the first half, blank = the release as is."""
-    from autograder.samples import fill_solutions, solution_cell_ids
 
-    release_nb = read_notebook_json(module.release())
-    source_nb = read_notebook_json(module.source())
-    ids = solution_cell_ids(release_nb)
-    return {
-        "complete": fill_solutions(release_nb, source_nb),
-        "partial": fill_solutions(release_nb, source_nb, ids[: len(ids) // 2]),
-        "blank": release_nb,
-    }
+def write_sample_class(module, dest) -> None:
+    """The sample class in nbgrader's submitted layout under dest."""
+    import json
+
+    from autograder.samples import sample_class
+
+    for sid, nb in sample_class(read_notebook_json(module.release()), read_notebook_json(module.source())).items():
+        path = dest / sid / module.name / module.notebook_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(nb if isinstance(nb, bytes) else json.dumps(nb, indent=1).encode())
 
 
 def _demo(args) -> int:
-    from autograder.course import GradingCourse
+    from autograder.batch import read_grades
 
     t0 = time.perf_counter()
     print("== build: source/ -> tinytorch/ (nbdev) and release/ (nbgrader)")
@@ -42,22 +42,19 @@ def _demo(args) -> int:
     print(f"   done in {time.perf_counter() - t0:.1f} s")
 
     module = find_module("01")
-    print(f"== grade: three sample submissions of {module.name}, with hidden tests")
-    with tempfile.TemporaryDirectory() as tmp:
-        course = GradingCourse(Path(tmp), [module])
-        rows = []
-        for student, nb in sample_submissions(module).items():
-            course.submit(student, module, nb)
-            grades = course.autograde(student, module)
-            score = sum(g.score for g in grades)
-            total = sum(g.max_score for g in grades)
-            passed = sum(g.score == g.max_score for g in grades)
-            rows.append((student, score, total, passed, len(grades)))
-            print(f"   graded {student}")
+    shutil.rmtree(DEMO_OUTPUT, ignore_errors=True)
+    write_sample_class(module, DEMO_OUTPUT / "submitted")
+    print(f"\n== grade: a sample class of {module.name} with `tito grade` (hidden tests, sandboxed, 2 workers)",
+          flush=True)
+    graded = subprocess.run([sys.executable, "-m", "tito.cli", "grade", module.name,
+                             "--submissions", str(DEMO_OUTPUT / "submitted"), "--output", str(DEMO_OUTPUT / "grades"),
+                             "--workers", "2"], cwd=ROOT)
     print()
-    print(f"{'submission':<12}{'score':>12}{'cells passed':>16}")
-    for student, score, total, passed, n in rows:
-        print(f"{student:<12}{f'{score:g}/{total:g}':>12}{f'{passed}/{n}':>16}")
+    print(f"{'student':<10}{'score':>8}  {'status':<9} reason")
+    for row in read_grades(DEMO_OUTPUT / "grades"):
+        print(f"{row['student_id']:<10}{row['score'] + '/' + row['max_score']:>8}  {row['status']:<9} {row['reason'][:70]}")
+    print(f"feedback pages: {(DEMO_OUTPUT / 'grades' / 'feedback').relative_to(ROOT)}/<student>/...")
+
     print("\n== milestones: historical results, run on the package built above")
     outcomes = []
     for script in milestones():
@@ -71,7 +68,7 @@ def _demo(args) -> int:
     for name, _, _, verdict in outcomes:
         print(f"{name:<18} {verdict}")
     print(f"\ndemo finished in {time.perf_counter() - t0:.1f} s")
-    return 0 if all(ok for _, ok, _, _ in outcomes) else 1
+    return 0 if graded.returncode == 0 and all(ok for _, ok, _, _ in outcomes) else 1
 
 
 def _verdict(stdout: str) -> str:

@@ -6,7 +6,8 @@ import pytest
 from .test_student_journey import repo, tito  # noqa: F401  (fixture and helper)
 
 COMMANDS = [["module", a] for a in ("start", "test", "export", "reset")] + [["student", "init"], ["reference"],
-                                                                           ["status"], ["lab"], ["module"], ["student"]]
+                                                                           ["status"], ["lab"], ["module"], ["student"],
+                                                                           ["grade"], ["feedback"]]
 
 
 def one_line_error(result, *needles):
