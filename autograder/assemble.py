@@ -18,10 +18,9 @@ import copy
 import secrets
 from dataclasses import dataclass, field
 
-from .kernel import GRADED_MARK, INSTRUCTOR_MARK
+from .protocol import GRADED_MARK, INSTRUCTOR_MARK, MARKER_PREFIX
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
-MARKER_PREFIX = "tinytorch-grader "
 
 
 def text(cell: dict) -> str:

@@ -21,16 +21,20 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import MARKER_PREFIX, Assembled, assemble, text
-from .kernel import THREADS_RE
 from tito.project import skip_slow_optional_imports
 
+from .assemble import Assembled, assemble, text
+from .protocol import MARKER_PREFIX, THREADS_RE
 from .sandbox import (Limits, become_subreaper, die_with_parent, job_uid, kernel_argv, kernel_env,
                       kill_descendants)
 
 MAX_RERUNS = 3
 STOP_REASONS = {"timeout": "ran out of time", "died": "killed the kernel",
                 "threads": "started threads that were still running when a test began"}
+TEST_STOP_MESSAGES = {  # what a student reads when the test itself was the cell that stopped
+    "timeout": "this test did not finish in time (an infinite loop, or code that is far too slow)",
+    "died": "the kernel died while this test ran (the code exited or crashed the interpreter)",
+    "threads": "this test started threads that were still running when the next test began"}
 KERNEL_NAME = "tinytorch-grader"
 
 
@@ -125,9 +129,8 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     work = Path(spec.work_dir)
     scratch = work / f"scratch-{secrets.token_hex(4)}"
     scratch.mkdir(parents=True)
-    marker = f"{spec.student_id}/{spec.assignment}/{secrets.token_hex(4)}"
     data_dir = Path(spec.data_dir) if spec.data_dir else None
-    env = kernel_env(scratch, Path(spec.package_dir), data_dir, marker)
+    env = kernel_env(scratch, Path(spec.package_dir), data_dir)
     uid = job_uid() if spec.use_bwrap else None
     _write_kernelspec(work / "kernels", kernel_argv(limits, scratch, Path(spec.package_dir), data_dir,
                                                     spec.use_bwrap, uid), env)
@@ -220,11 +223,7 @@ def score_cells(nb: dict, assembled: Assembled, stops: dict[int, str]) -> list[d
         out, err = _stdout(cell), _error(cell)
         row = {"grade_id": g.grade_id, "points": g.points, "score": 0.0}
         if g.index in stops:
-            row.update(status=stops[g.index], message={
-                "timeout": "this test did not finish in time (an infinite loop, or code that is far too slow)",
-                "died": "the kernel died while this test ran (the code exited or crashed the interpreter)",
-                "threads": "this test started threads that were still running when the next test began",
-            }[stops[g.index]])
+            row.update(status=stops[g.index], message=TEST_STOP_MESSAGES[stops[g.index]])
         elif g.end_marker in out and err is None:
             row.update(status="passed", score=g.points, message="")
         elif not cell.get("outputs") and cell.get("execution_count") is None:
@@ -252,7 +251,7 @@ def grade(spec: JobSpec) -> dict:
         submission = json.loads(Path(spec.submission).read_text(encoding="utf-8"))
         source_nb = json.loads(Path(spec.source).read_text(encoding="utf-8"))
         release_nb = json.loads(Path(spec.release).read_text(encoding="utf-8"))
-        stopped_cells: dict[str, str] = {}  # cell id -> "timeout" or "died"
+        stopped_cells: dict[str, str] = {}  # cell id -> a key of STOP_REASONS
         for attempt in range(MAX_RERUNS + 1):
             assembled = assemble(source_nb, release_nb, submission, set(stopped_cells))
             nb, stopped = execute(assembled, spec, limits, deadline)

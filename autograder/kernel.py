@@ -22,7 +22,6 @@ import ast
 import builtins
 import math
 import os
-import re
 import secrets
 import sys
 import types
@@ -32,12 +31,8 @@ import numpy.linalg  # noqa: F401  (snapshotted with numpy)
 import numpy.testing  # noqa: F401
 from ipykernel.ipkernel import IPythonKernel
 
-INSTRUCTOR_MARK = "# tinytorch-grader: instructor cell"
-GRADED_MARK = "# tinytorch-grader: graded cell"
-# a graded cell refused because threads of the submission are running; the grader neutralises
-# cell In[number] and runs the notebook again
-THREADS_MESSAGE = "tinytorch-grader: threads started in In[{number}] are still running"
-THREADS_RE = re.compile(r"tinytorch-grader: threads started in In\[(\d+)\] are still running")
+from .protocol import GRADED_MARK, INSTRUCTOR_MARK, THREADS_MESSAGE
+
 PROTECTED_MODULES = ("numpy", "math", "builtins")
 _SYS_HOOKS = ("stdout", "stderr", "excepthook", "displayhook", "breakpointhook", "unraisablehook")
 _UNSETTABLE = {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__", "__name__"}

@@ -117,7 +117,7 @@ def kernel_argv(limits: Limits, scratch: Path, package_dir: Path, data_dir: Path
     return box + ["--"] + wrapper + ["--"] + kernel
 
 
-def kernel_env(scratch: Path, package_dir: Path, data_dir: Path | None, marker: str) -> dict[str, str]:
+def kernel_env(scratch: Path, package_dir: Path, data_dir: Path | None) -> dict[str, str]:
     """The environment the kernel starts with (bubblewrap overrides the paths inside the box)."""
     grader_lib = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TERM")}
@@ -128,7 +128,6 @@ def kernel_env(scratch: Path, package_dir: Path, data_dir: Path | None, marker: 
         "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
         # one core per submission: fair to the others, and numpy's answers do not depend on the machine
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "TINYTORCH_GRADE_JOB": marker,
     })
     if data_dir is not None:
         env["TINYTORCH_DATA"] = str(data_dir)
