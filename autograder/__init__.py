@@ -1,1 +1,2 @@
-"""Grading TinyTorch submissions with nbgrader's model: locked cells restored, hidden tests run."""
+"""Grading TinyTorch submissions: nbgrader's model (locked cells and hidden tests from the
+instructor's notebook), run sandboxed, in parallel, resumably. See CONTRIBUTING.md, "The autograder"."""

@@ -180,8 +180,7 @@ class Batch:
 
     # --- writing (main thread only) ---------------------------------------------------------------
     def _invalid(self, sub: Submission) -> dict:
-        spec = JobSpec(sub.student_id, self.module.name, str(sub.path or ""), "", "", "", "", notes=sub.notes)
-        result = base_result(spec, "invalid", sub.problem or "no notebook")
+        result = base_result(sub.student_id, self.module.name, "invalid", sub.problem or "no notebook", sub.notes)
         if sub.path is not None and sub.path.is_file():
             result["submission_sha256"] = sha256(sub.path)
         return result

@@ -68,9 +68,10 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def base_result(spec: JobSpec, status: str, reason: str = "") -> dict:
-    return {"student_id": spec.student_id, "assignment": spec.assignment, "status": status, "reason": reason,
-            "score": 0.0, "max_score": 0.0, "cells": [], "notes": list(spec.notes),
+def base_result(student_id: str, assignment: str, status: str, reason: str = "", notes: list[str] = ()) -> dict:
+    """A result with no graded cells yet; `grade` fills it in. status: graded, invalid or error."""
+    return {"student_id": student_id, "assignment": assignment, "status": status, "reason": reason,
+            "score": 0.0, "max_score": 0.0, "cells": [], "notes": list(notes),
             "submission_sha256": None, "seconds": 0.0, "sandbox": None}
 
 
@@ -242,7 +243,7 @@ def score_cells(nb: dict, assembled: Assembled, stops: dict[int, str]) -> list[d
 def grade(spec: JobSpec) -> dict:
     """Grade one submission; the result as a dict (see base_result). Never raises."""
     started = time.monotonic()
-    result = base_result(spec, "error")
+    result = base_result(spec.student_id, spec.assignment, "error", notes=spec.notes)
     try:
         limits = Limits(**spec.limits)
         deadline = started + limits.notebook_timeout

@@ -50,7 +50,7 @@ def run_job(spec: JobSpec) -> dict:
             return json.loads(result_file.read_text(encoding="utf-8"))
         except ValueError:
             pass
-    result = base_result(spec, "error")
+    result = base_result(spec.student_id, spec.assignment, "error", notes=spec.notes)
     if timed_out:
         result["reason"] = f"grading took longer than {budget:.0f} s and was stopped"
     else:

@@ -5,7 +5,7 @@ import os
 import sys
 
 from . import student
-from .project import ROOT, TitoError, find_module
+from .project import ROOT, find_module
 
 
 def _rel(path) -> str:
