@@ -96,8 +96,8 @@ class Batch:
         try:
             found = self._discover(work)
             gradebook = CourseGradebook(self.output, self.module, self.root)
-            for sub in found:  # a re-run makes the gradebook agree with the result files
-                old = self._load(sub.student_id)
+            previous = {sub.student_id: self._load(sub.student_id) for sub in found}
+            for old in previous.values():  # a re-run makes the gradebook agree with the result files
                 if old is not None:
                     gradebook.record(old)
             todo, results, reused = [], {}, 0
@@ -105,7 +105,7 @@ class Batch:
                 if sub.path is None or sub.problem:
                     results[sub.student_id] = self._commit(self._invalid(sub), gradebook)
                     continue
-                old = self._load(sub.student_id)
+                old = previous[sub.student_id]
                 if old is not None and old["status"] == "graded" and old.get("submission_sha256") == sha256(sub.path):
                     results[sub.student_id] = old
                     reused += 1

@@ -19,8 +19,7 @@ The grader credits a graded cell only if the random markers at its end reach the
 from __future__ import annotations
 
 import ast
-import builtins
-import math
+import math  # noqa: F401  (imported before any submission code, so the guard snapshots it)
 import os
 import secrets
 import sys
@@ -232,8 +231,7 @@ class Guard:
         self.shell.events.callbacks.clear()
         self.shell.events.callbacks.update({k: list(v) for k, v in self.events.items()})
         self.shell.user_ns.update(self.instructor_names)
-        builtins_mod = self.modules["builtins"][0]
-        self.shell.user_ns["__builtins__"] = builtins_mod
+        self.shell.user_ns["__builtins__"] = self.modules["builtins"][0]
 
     def extra_threads(self) -> int:
         """Threads started since the snapshot that are running the submission's code: some frame
@@ -322,8 +320,6 @@ class GradingKernel(IPythonKernel):
 def main() -> None:
     from ipykernel.kernelapp import IPKernelApp
 
-    math.isfinite(0.0)  # math and builtins are imported above so that the guard snapshots them
-    assert builtins is sys.modules["builtins"]
     IPKernelApp.launch_instance(kernel_class=GradingKernel)
 
 

@@ -15,6 +15,7 @@ so every process it starts dies with it. Without bubblewrap only the limits appl
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import resource
 import shutil
@@ -43,6 +44,7 @@ class Limits:
         return asdict(self)
 
 
+@functools.cache
 def bwrap_path() -> str | None:
     """bubblewrap, if it is installed and can make namespaces here (TINYTORCH_SANDBOX=limits: never)."""
     path = shutil.which("bwrap") if os.environ.get("TINYTORCH_SANDBOX") != "limits" else None
