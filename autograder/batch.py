@@ -60,11 +60,11 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 class Batch:
-    def __init__(self, assignment: str, submissions: Path, output: Path, workers: int = 1,
+    def __init__(self, assignment: str, submissions: Path | None, output: Path, workers: int = 1,
                  scheduler: str | None = None, limits: Limits = Limits(), root: Path = ROOT,
                  progress: Callable[[str], None] = print):
         self.module: Module = find_module(assignment, root)
-        self.submissions, self.output = Path(submissions), Path(output).resolve()
+        self.submissions, self.output = submissions and Path(submissions), Path(output).resolve()
         self.workers, self.scheduler, self.limits, self.root = max(1, workers), scheduler, limits, root
         self.progress = progress
         self.total_points = float(read_notebook_json(self.module.source(root))["metadata"]["tinytorch"]["points"])

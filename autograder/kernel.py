@@ -129,9 +129,9 @@ class _Harden(ast.NodeTransformer):
     def __init__(self, name: str):
         self.name = name
 
-    def _helper(self, attr: str, args: list, like: ast.AST) -> ast.Call:
+    def _helper(self, attr: str, args: list, like: ast.AST, keywords: list | None = None) -> ast.Call:
         func = ast.Attribute(value=ast.Name(self.name, ast.Load()), attr=attr, ctx=ast.Load())
-        return ast.copy_location(ast.Call(func=func, args=args, keywords=[]), like)
+        return ast.copy_location(ast.Call(func=func, args=args, keywords=keywords or []), like)
 
     def visit_Assert(self, node: ast.Assert) -> ast.Assert:
         node.test = self._condition(node.test)
@@ -162,8 +162,7 @@ class _HardenCalls(ast.NodeTransformer):
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
         self.generic_visit(node)
-        func = ast.Attribute(value=ast.Name(self.outer.name, ast.Load()), attr="call", ctx=ast.Load())
-        return ast.copy_location(ast.Call(func=func, args=[node.func, *node.args], keywords=node.keywords), node)
+        return self.outer._helper("call", [node.func, *node.args], node, node.keywords)
 
     def visit_Lambda(self, node):  # a lambda's body runs later, outside the assert
         return node

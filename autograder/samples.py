@@ -7,9 +7,11 @@ import json
 
 from tito.build import SOLUTION_MARKER
 
+from .assemble import nbgrader_meta
+
 
 def solution_cell_ids(nb: dict) -> list[str]:
-    return [c["id"] for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    return [c["id"] for c in nb["cells"] if nbgrader_meta(c).get("solution")]
 
 
 def fill_solutions(release_nb: dict, source_nb: dict, cell_ids: list[str] | None = None) -> dict:
@@ -38,7 +40,7 @@ def sample_class(release_nb: dict, source_nb: dict) -> dict[str, dict | bytes]:
     half = fill_solutions(release_nb, source_nb, ids[: len(ids) // 2])
     faked = copy.deepcopy(half)
     for cell in faked["cells"]:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+        if nbgrader_meta(cell).get("grade"):
             cell["source"] = 'print("✓ all tests passed")\n'
     truncated = json.dumps(fill_solutions(release_nb, source_nb)).encode()
     return {"ada": fill_solutions(release_nb, source_nb), "grace": half, "alan": release_nb,

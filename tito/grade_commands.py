@@ -35,7 +35,7 @@ def _feedback(args) -> int:
     """Re-render feedback and grades.csv from the results, with manual grades from the gradebook."""
     from autograder.batch import Batch
 
-    batch = Batch(args.assignment, Path(args.output) / "results", Path(args.output), progress=print)
+    batch = Batch(args.assignment, None, Path(args.output), progress=print)
     written = batch.rerender_feedback()
     print(f"wrote feedback for {written} submission(s) under {Path(args.output) / 'feedback'}")
     return 0

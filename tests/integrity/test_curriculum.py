@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from autograder.assemble import nbgrader_meta, text
 from autograder.samples import solution_cell_ids
 from tito import build
 from tito.project import modules, namespaces
@@ -22,15 +23,6 @@ from .conftest import BLANK, REFERENCE, load
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-
-
-def text(cell):
-    src = cell["source"]
-    return "".join(src) if isinstance(src, list) else src
-
-
-def nbgrader_meta(cell):
-    return cell.get("metadata", {}).get("nbgrader", {})
 
 
 def graded_cells(nb):
