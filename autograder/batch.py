@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tito.project import ROOT, Module, TitoError, find_module, read_notebook_json
+from course.project import ROOT, Module, TitoError, find_module, read_notebook_json
 
 from . import feedback
 from .gradebook import CourseGradebook

@@ -13,8 +13,8 @@ import shutil
 import warnings
 from pathlib import Path
 
-from tito.build import generate_assignments, nbgrader_api
-from tito.project import Module
+from course.build import generate_assignments, nbgrader_api
+from course.project import Module
 
 CONFIG = '''"""nbgrader configuration for reviewing this batch in the formgrader (written by `tito grade`)."""
 c = get_config()  # noqa: F821

@@ -21,7 +21,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tito.project import skip_slow_optional_imports
+from course.project import skip_slow_optional_imports
 
 from .assemble import Assembled, assemble, text
 from .protocol import MARKER_PREFIX, THREADS_RE

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tito.build import export_notebooks
-from tito.project import ROOT, Module, modules
+from course.build import export_notebooks
+from course.project import ROOT, Module, modules
 
 
 def build_grading_package(module: Module, dest: Path, root: Path = ROOT) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from tito.build import SOLUTION_MARKER
+from course.build import SOLUTION_MARKER
 
 from .assemble import nbgrader_meta
 

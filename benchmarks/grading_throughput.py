@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autograder.batch import Batch  # noqa: E402
 from autograder.samples import fill_solutions, solution_cell_ids  # noqa: E402
-from tito.project import find_module, read_notebook_json, skip_slow_optional_imports  # noqa: E402
+from course.project import find_module, read_notebook_json, skip_slow_optional_imports  # noqa: E402
 
 BREAKAGES = [
     lambda src: src + "\ndef oops(:\n",  # syntax error

@@ -1,6 +1,6 @@
 import pytest
 
-from tito.project import modules
+from course.project import modules
 
 
 def pytest_generate_tests(metafunc):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from . import build
-from .project import ROOT
+from course import build
+from course.project import ROOT
 
 
 def _export(args) -> int:

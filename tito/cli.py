@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from . import build_commands, demo, grade_commands, milestone_commands, student_commands
-from .project import TitoError, skip_slow_optional_imports
+from course.project import TitoError, skip_slow_optional_imports
 
 COMMAND_GROUPS = [build_commands, student_commands, grade_commands, milestone_commands, demo]
 

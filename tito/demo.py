@@ -13,9 +13,9 @@ import subprocess
 import sys
 import time
 
-from . import build
+from course import build
 from .milestone_commands import milestones
-from .project import ROOT, find_module, read_notebook_json
+from course.project import ROOT, find_module, read_notebook_json
 
 DEMO_OUTPUT = ROOT / ".nbgrader" / "demo"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .project import TitoError
+from course.project import TitoError
 
 
 def _grade(args) -> int:

@@ -7,48 +7,12 @@ script's exit status: 0 when the milestone's success criterion is met.
 """
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-from .project import ROOT, TitoError
-
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.py$")
-
-
-def milestones(root: Path = ROOT) -> list[Path]:
-    """The milestone scripts in milestones/, ordered by year."""
-    d = root / "milestones"
-    return sorted(p for p in d.glob("*.py") if _NAME.match(p.name)) if d.is_dir() else []
-
-
-def find_milestone(key: str, root: Path = ROOT) -> Path:
-    """The script for `key`: its full name, its year or its name (a trailing .py is ignored)."""
-    key = key.strip().removesuffix(".py").lower()
-    found = [p for p in milestones(root) if key in (p.stem, *_NAME.match(p.name).groups())]
-    if len(found) == 1:
-        return found[0]
-    names = ", ".join(p.stem for p in milestones(root)) or "none"
-    if not found:
-        raise TitoError(f"unknown milestone {key!r}; available: {names}")
-    raise TitoError(f"milestone {key!r} is ambiguous: {', '.join(p.stem for p in found)}")
-
-
-def _summary(script: Path) -> str:
-    """The first line of the script's docstring."""
-    text = script.read_text(encoding="utf-8")
-    m = re.search(r'^"""(.*?)$', text, re.M)
-    return m.group(1).strip() if m else ""
-
-
-def last_result(script: Path) -> dict | None:
-    """The JSON result the milestone's last run wrote, or None if it has not run."""
-    try:
-        return json.loads((script.parent / "output" / f"{script.stem}.json").read_text())
-    except (OSError, ValueError):
-        return None
+from course.milestones import find_milestone, last_result, milestones, summary
+from course.project import ROOT
 
 
 def _last_result(script: Path) -> str:
@@ -65,7 +29,7 @@ def _list(args) -> int:
         return 0
     width = max(len(p.stem) for p in scripts)
     for p in scripts:
-        print(f"{p.stem:<{width}}  {_last_result(p):<18}  {_summary(p)}")
+        print(f"{p.stem:<{width}}  {_last_result(p):<18}  {summary(p)}")
     return 0
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from . import student
-from .project import ROOT, find_module
+from course import student
+from course.project import ROOT, find_module
 
 
 def _rel(path) -> str:

@@ -9,7 +9,7 @@ import pytest
 from autograder.batch import Batch, read_grades
 from autograder.samples import fill_solutions
 from autograder.sandbox import Limits, bwrap_path
-from tito.project import find_module, read_notebook_json
+from course.project import find_module, read_notebook_json
 
 # short timeouts keep the corpus fast; the reference notebook needs a fraction of them
 TEST_LIMITS = Limits(cell_timeout=8, notebook_timeout=120)

@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from autograder.batch import read_grades
-from tito.project import ROOT
+from course.project import ROOT
 
 from .conftest import complete, grade, result, rows_by_student, write_class
 
@@ -193,7 +193,7 @@ def test_formgrader_sees_the_batch_and_manual_grades_reach_feedback(tmp_path):
 
 def test_module_is_graded_against_earlier_references_and_its_own_stubs(tmp_path):
     from autograder.packages import build_grading_package
-    from tito.project import find_module
+    from course.project import find_module
 
     pkg = build_grading_package(find_module("03"), tmp_path)
     tensor = (pkg / "tinytorch/core/tensor.py").read_text()

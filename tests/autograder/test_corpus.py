@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from tito.project import ROOT
+from course.project import ROOT
 
 from .conftest import add_after, complete, delete, grade, replace, result, rows_by_student, stub, cell_outputs
 

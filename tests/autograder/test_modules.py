@@ -13,7 +13,7 @@ from autograder.job import JobSpec
 from autograder.packages import build_grading_package
 from autograder.runner import run_job
 from autograder.sandbox import bwrap_path
-from tito.project import ROOT, modules
+from course.project import ROOT, modules
 
 from .conftest import TEST_LIMITS, add_after, complete
 

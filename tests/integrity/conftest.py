@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from autograder.course import GradingCourse
+from tests.grading_course import GradingCourse
 
 REFERENCE, BLANK = "reference", "blank"
 

@@ -16,8 +16,8 @@ import pytest
 
 from autograder.assemble import nbgrader_meta, text
 from autograder.samples import solution_cell_ids
-from tito import build
-from tito.project import modules, namespaces
+from course import build
+from course.project import modules, namespaces
 
 from .conftest import BLANK, REFERENCE, load
 

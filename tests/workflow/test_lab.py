@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.request
 
-from tito.project import ROOT
+from course.project import ROOT
 
 
 def free_port():

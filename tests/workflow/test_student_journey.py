@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder.samples import fill_solutions
-from tito.project import ROOT, find_module
+from course.project import ROOT, find_module
 
 MARKER = "STUDENT_MARKER_7f3a"
 

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build
+from .milestones import REQUIREMENTS, last_result, milestones
 from .project import CURRICULUM, ROOT, Module, TitoError, modules, read_notebook_json
 
 HEADER_RE = re.compile(r"File to edit: (\S+?\.ipynb)")
 EXPORT_RE = re.compile(r"^#\|\s*default_exp\s+(\S+)", re.M)
 RESULT_FILE = ".test-result.json"
 
-# milestone -> the last module it needs (all modules up to it must hold the student's code)
-MILESTONES = {"1958_perceptron": "04", "1969_xor": "08", "1986_mlp": "08"}
 
 
 # --- where things are -----------------------------------------------------------------------------
@@ -261,12 +260,10 @@ def module_rows(root: Path = ROOT) -> list[tuple[str, str, str, str]]:
 
 
 def milestone_rows(root: Path = ROOT) -> list[tuple[str, str]]:
-    from .milestone_commands import last_result, milestones
-
     yours = {m.number for m in modules(root) if origin(m, root) == "modules"}
     scripts = {p.stem: p for p in milestones(root)}
     rows = []
-    for name, last in MILESTONES.items():
+    for name, last in REQUIREMENTS.items():
         needed = [f"{i:02d}" for i in range(1, int(last) + 1)]
         if name not in scripts:
             state = "not in this checkout yet"

@@ -12,8 +12,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from tito.build import generate_assignments, nbgrader_api
-from tito.project import ROOT, Module, TitoError
+from course.build import generate_assignments, nbgrader_api
+from course.project import ROOT, Module, TitoError
 
 
 @dataclass(frozen=True)
