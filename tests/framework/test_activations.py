@@ -77,6 +77,6 @@ def test_functional_forms_equal_the_classes(fn, cls):
 def test_activations_have_no_parameters_and_reject_non_tensors():
     for cls in (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.Softmax, nn.LogSoftmax):
         assert cls().parameters() == []
-        with pytest.raises(TypeError, match="expects a Tensor, got list"):
+        with pytest.raises(TypeError, match="expected a Tensor, numpy array or number, got list"):
             cls()([1.0])
     assert repr(nn.Softmax(dim=0)) == "Softmax(dim=0)"

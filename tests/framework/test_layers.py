@@ -45,7 +45,7 @@ def test_parameters_found_once_through_nesting_in_definition_order():
 
     names = [n for n, _ in Model().named_parameters()]
     assert names == ["blocks.0.fc.weight", "blocks.0.fc.bias", "blocks.1.fc.weight", "blocks.1.fc.bias",
-                     "head.layers.1.weight", "head.layers.1.bias"]
+                     "head.1.weight", "head.1.bias"]
 
 
 def test_dropout_statistics_train_and_eval():
@@ -72,7 +72,7 @@ def test_state_dict_round_trip_and_errors():
     with pytest.raises(ValueError, match="missing keys"):
         b.load_state_dict({})
     state = a.state_dict()
-    state["layers.2.weight"] = np.zeros((3, 4))
+    state["2.weight"] = np.zeros((3, 4))
     with pytest.raises(ValueError, match=r"\(2, 4\).*\(3, 4\)"):
         b.load_state_dict(state)
 
@@ -91,3 +91,33 @@ def test_flatten_and_sequential_indexing():
     assert model(Tensor(np.ones((4, 2, 3)))).shape == (4, 2) and len(model) == 2 and isinstance(model[1], nn.Linear)
     with pytest.raises(ValueError):
         nn.Dropout(1.5)
+
+
+def test_state_dict_of_numpy_arrays_keyed_and_shaped_as_pytorch_writes_it():
+    """Keys and layouts as torch.nn writes them: `0.weight` in a Sequential, `fc1.bias` for an attribute."""
+    class MLP(nn.Module):
+        def __init__(self):
+            self.fc1 = nn.Linear(4, 3)
+            self.body = nn.Sequential(nn.ReLU(), nn.Linear(3, 2))
+
+    rng = np.random.default_rng(5)
+    torch_state = {"fc1.weight": rng.standard_normal((3, 4)).astype(np.float32),   # (out_features, in_features)
+                   "fc1.bias": rng.standard_normal(3).astype(np.float32),
+                   "body.1.weight": rng.standard_normal((2, 3)).astype(np.float32),
+                   "body.1.bias": rng.standard_normal(2).astype(np.float32)}
+    model = MLP()
+    assert list(model.state_dict()) == list(torch_state)
+    model.load_state_dict(torch_state)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    hidden = np.maximum(x @ torch_state["fc1.weight"].T + torch_state["fc1.bias"], 0)
+    want = hidden @ torch_state["body.1.weight"].T + torch_state["body.1.bias"]
+    got = model.body(model.fc1(Tensor(x)))
+    np.testing.assert_allclose(got.data, want, rtol=1e-5, atol=1e-6)
+
+
+def test_call_passes_keyword_arguments_to_forward():
+    class Scale(nn.Module):
+        def forward(self, x, *, factor=1.0, shift=0.0):
+            return x * factor + shift
+
+    np.testing.assert_allclose(Scale()(Tensor([1.0, 2.0]), factor=3.0, shift=1.0).data, [4.0, 7.0])

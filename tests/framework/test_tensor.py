@@ -48,14 +48,6 @@ def test_properties_and_memory():
         Tensor([1.0, 2.0]).item()
 
 
-def test_gradient_features_are_dormant_before_autograd():
-    """Importing tinytorch enables autograd (Module 06); Module 01's own backward is a no-op."""
-    from tinytorch.core.autograd import _dormant
-    t = Tensor([1.0, 2.0], requires_grad=True)
-    assert t.requires_grad and t.grad is None
-    assert _dormant(Tensor, "backward")(t) is None and t.grad is None
-
-
 @pytest.mark.parametrize("sa, sb", BROADCAST_PAIRS)
 @pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "<", "<=", ">", ">=", "==", "!="])
 def test_binary_operators_match_numpy_under_broadcasting(op, sa, sb):
