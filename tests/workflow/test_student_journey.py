@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder.samples import fill_solutions
@@ -72,6 +73,7 @@ def test_student_journey_from_init_to_reset(repo):
     nb_path.write_text(json.dumps(solved_notebook()), encoding="utf-8")
     out = tito(repo, "module", "test", "01", check=True)
     assert "17/17 points" in out.stdout and "FAIL" not in out.stdout, out.stdout
+    assert "encryption" not in out.stderr, f"the test kernel should not warn about its transport:\n{out.stderr}"
 
     out = tito(repo, "module", "export", "01", check=True)
     assert "NotImplementedError" not in out.stdout, f"a finished notebook should export without stub warnings:\n{out.stdout}"
@@ -114,6 +116,8 @@ def test_partial_export_names_the_stubbed_functions(repo):
     out = tito(repo, "module", "export", "01", check=True)
     assert "warning: these still raise NotImplementedError" in out.stdout and "broadcast_shape" in out.stdout \
         and "Tensor.__init__" in out.stdout, out.stdout
+    assert "Function.forward" not in out.stdout and "Function.backward" not in out.stdout, \
+        f"given abstract methods are not unfinished work:\n{out.stdout}"
 
 
 def test_init_keeps_exported_modules_and_reference_round_trips(repo):
@@ -124,3 +128,38 @@ def test_init_keeps_exported_modules_and_reference_round_trips(repo):
     out = tito(repo, "student", "init", check=True)
     assert "your exported code" in out.stdout, "student init keeps modules the student exported"
     assert MARKER in (repo / "tinytorch/core/tensor.py").read_text()
+
+
+def export_solved(repo, number):
+    """Start module `number`, write the reference solution into the student's copy, export it."""
+    m = find_module(number)
+    tito(repo, "module", "start", number, check=True)
+    nb = fill_solutions(json.loads(m.release().read_text()), json.loads(m.source().read_text()))
+    (repo / "modules" / m.name / m.notebook_name).write_text(json.dumps(nb), encoding="utf-8")
+    out = tito(repo, "module", "export", number, check=True)
+    assert "NotImplementedError" not in out.stdout, f"module {number} exported with stubs:\n{out.stdout}"
+
+
+GRADIENT_PROBE = """
+import tinytorch as tt
+x = tt.Tensor([1.0, 2.0], requires_grad=True)
+loss = (tt.nn.Tanh()(x * x)).sum()
+print(loss.backward(), tt.is_grad_enabled(), None if x.grad is None else x.grad.data.round(6).tolist())
+"""
+
+
+def test_backward_is_a_no_op_until_module_06_is_exported(repo):
+    """Progressive disclosure in student mode: autograd stays dormant while 06 is a stub."""
+    tito(repo, "student", "init", check=True)
+    for number in ["01", "02"]:
+        export_solved(repo, number)
+    before = probe(repo, GRADIENT_PROBE)
+    assert before.returncode == 0 and before.stdout.split() == ["None", "False", "None"], \
+        f"before Module 06, backward() should do nothing and raise nothing:\n{before.stdout}{before.stderr}"
+    for number in ["03", "04", "05", "06"]:
+        export_solved(repo, number)
+    after = probe(repo, GRADIENT_PROBE)
+    want = [round(2 * v * (1 - np.tanh(v * v) ** 2), 6) for v in (1.0, 2.0)]  # d/dx tanh(x^2)
+    assert after.returncode == 0 and after.stdout.split()[:2] == ["None", "True"], after.stdout + after.stderr
+    got = json.loads(after.stdout.split(None, 2)[2])
+    assert np.allclose(got, want, atol=1e-5), f"after Module 06: expected gradients {want}, got {got}"
