@@ -48,3 +48,23 @@ def last_result(script: Path) -> dict | None:
         return json.loads((script.parent / "output" / f"{script.stem}.json").read_text())
     except (OSError, ValueError):
         return None
+
+
+def missing_modules(name: str, root: Path = ROOT) -> list[str]:
+    """The modules milestone `name` needs that do not hold the student's own code yet.
+
+    Empty in reference mode (every module is there) and for milestones without requirements."""
+    from .student import origin, package_mode  # student imports this module
+
+    last = REQUIREMENTS.get(name)
+    if last is None or package_mode(root) == "reference":
+        return []
+    from .project import modules
+    yours = {m.number for m in modules(root) if origin(m, root) == "modules"}
+    return [f"{i:02d}" for i in range(1, int(last) + 1) if f"{i:02d}" not in yours]
+
+
+def passed_by_student(script: Path) -> bool:
+    """Whether the last run of `script` passed on the student's own package (not the reference)."""
+    result = last_result(script) or {}
+    return bool(result.get("passed")) and result.get("package") == "student"

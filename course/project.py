@@ -53,6 +53,8 @@ class Module:
 def modules(root: Path = ROOT) -> list[Module]:
     """Every module present in source/, in course order."""
     found = []
+    if not (root / "source").is_dir():
+        return found
     for d in sorted((root / "source").iterdir()):
         m = MODULE_DIR_RE.match(d.name)
         if m and (d / f"{d.name}.ipynb").is_file():

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import build
-from .milestones import REQUIREMENTS, last_result, milestones
+from .milestones import REQUIREMENTS, milestones, missing_modules, passed_by_student
 from .project import CURRICULUM, ROOT, Module, TitoError, modules, read_notebook_json
 
 HEADER_RE = re.compile(r"File to edit: (\S+?\.ipynb)")
@@ -272,16 +272,16 @@ def module_rows(root: Path = ROOT) -> list[tuple[str, str, str, str]]:
 
 
 def milestone_rows(root: Path = ROOT) -> list[tuple[str, str]]:
-    yours = {m.number for m in modules(root) if origin(m, root) == "modules"}
     scripts = {p.stem: p for p in milestones(root)}
     rows = []
-    for name, last in REQUIREMENTS.items():
-        needed = [f"{i:02d}" for i in range(1, int(last) + 1)]
+    for name in REQUIREMENTS:
+        missing = missing_modules(name, root) if package_mode(root) == "student" else \
+            [f"{i:02d}" for i in range(1, int(REQUIREMENTS[name]) + 1)]
         if name not in scripts:
             state = "not in this checkout yet"
-        elif not set(needed) <= yours:
-            state = f"locked: export your modules {', '.join(n for n in needed if n not in yours)}"
-        elif (last_result(scripts[name]) or {}).get("passed"):
+        elif missing:
+            state = f"locked: export your modules {', '.join(missing)}"
+        elif passed_by_student(scripts[name]):
             state = "passed"
         else:
             state = f"unlocked: `tito milestone run {name.split('_')[0]}`"

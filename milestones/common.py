@@ -10,7 +10,8 @@ A milestone script does:
     sys.exit(run.finish(passed, {"and_accuracy": 1.0}))               # writes JSON + PNG, prints, returns 0 or 1
 
 `finish` writes `milestones/output/<name>.json` with the keys "milestone", "passed", "metrics",
-"seconds", "peak_memory_mb" (plus "peak_rss_mb"), and `milestones/output/<name>.png` with one
+"seconds", "peak_memory_mb" (plus "peak_rss_mb"), "package" ("reference" or "student": whose
+`tinytorch` ran, so `tito status` counts only the student's own runs), and `milestones/output/<name>.png` with one
 loss and one accuracy panel holding a curve per recorded series. Memory: `peak_memory_mb` is the
 peak of Python and numpy allocations during the run (tracemalloc); `peak_rss_mb` is the process's
 peak resident size when `finish` is called (before plotting), interpreter and
@@ -25,6 +26,8 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+
+from course.student import package_mode
 
 OUTPUT_DIR = Path(__file__).resolve().parent / "output"
 
@@ -58,7 +61,7 @@ class Milestone:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         result = {"milestone": self.name, "passed": bool(passed), "metrics": metrics,
                   "seconds": round(seconds, 3), "peak_memory_mb": round(peak / 2**20, 2),
-                  "peak_rss_mb": round(rss, 1)}
+                  "peak_rss_mb": round(rss, 1), "package": package_mode()}
         json_path = self.output_dir / f"{self.name}.json"
         json_path.write_text(json.dumps(result, indent=2) + "\n")
         png_path = self.output_dir / f"{self.name}.png"

@@ -11,15 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.milestones import find_milestone, last_result, milestones, summary
-from course.project import ROOT
+from course.milestones import find_milestone, last_result, milestones, missing_modules, summary
+from course.project import ROOT, TitoError
 
 
 def _last_result(script: Path) -> str:
     result = last_result(script)
     if result is None:
         return "not run"
-    return f"{'passed' if result.get('passed') else 'FAILED'} ({result.get('seconds', '?')} s)"
+    package = f", {result['package']} package" if "package" in result else ""
+    return f"{'passed' if result.get('passed') else 'FAILED'} ({result.get('seconds', '?')} s{package})"
 
 
 def _list(args) -> int:
@@ -29,12 +30,16 @@ def _list(args) -> int:
         return 0
     width = max(len(p.stem) for p in scripts)
     for p in scripts:
-        print(f"{p.stem:<{width}}  {_last_result(p):<18}  {summary(p)}")
+        print(f"{p.stem:<{width}}  {_last_result(p):<36}  {summary(p)}")
     return 0
 
 
 def _run(args) -> int:
     script = find_milestone(args.name)
+    missing = missing_modules(script.stem)
+    if missing:
+        raise TitoError(f"milestone {script.stem} is locked: it runs on your own code, so export your modules "
+                        f"{', '.join(missing)} first (`tito module export NN`)")
     print(f"running {script.relative_to(ROOT) if script.is_relative_to(ROOT) else script} ...", flush=True)
     try:
         return subprocess.run([sys.executable, str(script), *args.passthrough], cwd=ROOT).returncode

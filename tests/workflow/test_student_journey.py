@@ -163,3 +163,17 @@ def test_backward_is_a_no_op_until_module_06_is_exported(repo):
     assert after.returncode == 0 and after.stdout.split()[:2] == ["None", "True"], after.stdout + after.stderr
     got = json.loads(after.stdout.split(None, 2)[2])
     assert np.allclose(got, want, atol=1e-5), f"after Module 06: expected gradients {want}, got {got}"
+
+
+def test_locked_milestone_names_the_modules_to_export_and_reference_results_do_not_count(repo):
+    shutil.copytree(ROOT / "milestones", repo / "milestones", ignore=shutil.ignore_patterns("output", "__pycache__"))
+    tito(repo, "milestone", "run", "1958", check=True)          # the reference package: the demo's run
+    assert "passed (" in tito(repo, "milestone", "list", check=True).stdout
+    assert "reference package" in tito(repo, "milestone", "list").stdout
+    tito(repo, "student", "init", check=True)
+    export_solved(repo, "01")
+    out = tito(repo, "milestone", "run", "1958", check=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "export your modules 02, 03, 04" in out.stderr, out.stderr
+    status = tito(repo, "status", check=True).stdout
+    assert "1958_perceptron" in status and "locked: export your modules 02, 03, 04" in status, status
