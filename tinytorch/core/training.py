@@ -4,13 +4,13 @@
 __all__ = ['StepLR', 'CosineAnnealingLR', 'clip_grad_norm_', 'save_checkpoint', 'load_checkpoint', 'EarlyStopping', 'Trainer']
 
 # %% ../../source/08_training/08_training.ipynb #imports
-import contextlib
 import json
 import math
 import os
 import time
 
 import numpy as np
+from .autograd import no_grad
 from .tensor import Tensor, get_rng
 
 # %% ../../source/08_training/08_training.ipynb #sched-impl
@@ -211,15 +211,6 @@ class EarlyStopping:
         self.should_stop = bool(state["should_stop"])
 
 # %% ../../source/08_training/08_training.ipynb #trainer-impl
-def _no_grad():
-    """Module 06's no_grad() when autograd exists, else a context that does nothing."""
-    try:
-        from tinytorch.core.autograd import no_grad
-    except ImportError:
-        return contextlib.nullcontext()
-    return no_grad()
-
-
 def _accuracy(out, y):
     """Fraction of correct predictions: argmax for (N, C) logits; threshold 0.5 for one column."""
     o, t = np.asarray(out.data), np.asarray(y.data)
@@ -250,13 +241,11 @@ class Trainer:
             fn()
 
     def train_epoch(self, loader):
-        """One pass over `loader`; returns (mean loss, accuracy) weighted by batch size.
+        """One training pass over `loader` (batches (x, y) of Tensors) in training mode: a
+        gradient step per batch, clipped to `max_grad_norm` when that is set.
 
-        TODO: for each (x, y) batch: zero_grad, forward, loss, backward, clip when
-        `self.max_grad_norm` is set, optimizer.step(); accumulate loss * n, correct * n, n.
-
-        APPROACH: `self._set_mode(True)`; `n = len(y.data)`; `loss.item()`;
-        `_accuracy(out, y)` gives the batch accuracy.
+        Returns (mean loss, accuracy), each weighted by batch size (`_accuracy` gives a batch's).
+        Errors: ValueError when the loader yields no batch.
         """
         self._set_mode(True)
         total, correct, count = 0.0, 0.0, 0
@@ -280,7 +269,7 @@ class Trainer:
         """Mean loss and accuracy over `loader` in eval mode, without gradients."""
         self._set_mode(False)
         total, correct, count = 0.0, 0.0, 0
-        with _no_grad():
+        with no_grad():
             for x, y in loader:
                 out = self.model(x)
                 n = len(y.data)
@@ -308,11 +297,13 @@ class Trainer:
             self.early_stopping.load_state_dict(extra["early_stopping"])
 
     def fit(self, train_loader, val_loader=None, epochs=1, resume_from=None):
-        """Train until `epochs` epochs are done in total (or early stopping); return the history.
+        """Train until `epochs` epochs are done in total, counting resumed ones; return the history.
 
-        TODO: for each remaining epoch: train_epoch, evaluate (if val_loader), record history
-        (including the lr used), scheduler.step(), early stopping on the val loss (train loss
-        without a val_loader), checkpoint, print one line.
+        Per epoch: train, evaluate on val_loader when given, append to every history list (the
+        lr recorded is the one the epoch trained with), step the scheduler, checkpoint when
+        `checkpoint_path` is set, print one line when verbose. Stops early when
+        `early_stopping.step(...)` says so, on the validation loss (the training loss without a
+        val_loader); that epoch is still recorded and checkpointed.
         """
         if resume_from is not None:
             self._resume(resume_from)
