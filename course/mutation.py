@@ -372,8 +372,7 @@ def _verdict(events: list[dict]) -> tuple[bool, str, str, str]:
     return False, "", "", ""
 
 
-def grade_mutants(nb: dict, seed: int, max_per_cell: int, timeout: float,
-                  progress: Callable[[str], None] = lambda line: None) -> dict:
+def grade_mutants(nb: dict, seed: int, max_per_cell: int, timeout: float) -> dict:
     """Measure one notebook in this process (which it changes: run it in a process of its own).
 
     Returns {"status": "measured" | "broken", "reason", "baseline_seconds", "timeout", "outcomes": [...]}."""
@@ -403,15 +402,11 @@ def grade_mutants(nb: dict, seed: int, max_per_cell: int, timeout: float,
     timeout = max(timeout, 5 * baseline_seconds)
     result["timeout"] = round(timeout, 1)
     ns = fresh_namespace()
-    total = sum(len(m) for m in mutants.values())
-    done = 0
     for i, cell in enumerate(cells):
         for mutant in mutants.get(cell.id, []):
             killed, by, how, message = _verdict(_in_child(ns, cells, i, compile(mutant.source, f"<cell {cell.id}>", "exec"),
                                                           timeout))
             result["outcomes"].append(asdict(Outcome(mutant, killed, by, how)))
-            done += 1
-            progress(f"{done}/{total}")
         try:
             exec(cell.code, ns)
         except BaseException as e:  # passed in the baseline: the notebook is not deterministic
