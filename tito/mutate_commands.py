@@ -26,7 +26,7 @@ def _mutate(args) -> int:
         raise TitoError(f"--max-per-cell must be 0 (no cap) or more, got {args.max_per_cell}")
     if not 0 <= args.min_share <= 1:
         raise TitoError(f"--min-share is a fraction between 0 and 1, got {args.min_share}")
-    mods = [find_module(key) for key in args.modules] if args.modules else modules()
+    mods = list(dict.fromkeys(find_module(key) for key in args.modules)) if args.modules else modules()  # `1 tensor`: once
     cap = args.max_per_cell or "all"
     print(f"mutating {len(mods)} module(s): seed {args.seed}, {cap} mutants per solution cell, "
           f"{args.workers} worker(s), {args.timeout:g} s per mutant ...", flush=True)
