@@ -323,33 +323,39 @@ def _in_child(ns: dict, cells: list[Cell], start: int, code, timeout: float) -> 
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
             resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+            cpu = int(timeout) + 10  # the kernel ends a spinning child even if this process dies first
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
             out = os.fdopen(write_end, "w", buffering=1)
             _run_cells(ns, cells, start, code, lambda event: out.write(json.dumps(event) + "\n"))
             out.flush()
         finally:
             os._exit(0)
     os.close(write_end)
-    events, buffer, deadline = [], b"", time.monotonic() + timeout
-    timed_out = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([read_end], [], [], left)
-        if not ready:
-            continue
-        chunk = os.read(read_end, 65536)
-        if not chunk:
-            break
-        buffer += chunk
-    os.close(read_end)
-    if timed_out:
+    try:  # also here, so that the group exists before the parent might kill it
+        os.setpgid(pid, pid)
+    except OSError:  # the child got there first, or has already exited
+        pass
+    buffer, deadline, timed_out = b"", time.monotonic() + timeout, False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_end], [], [], left)
+            if ready:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                buffer += chunk
+    finally:  # on a timeout, and on Ctrl-C: nothing the mutant started outlives it
+        os.close(read_end)
         try:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    os.waitpid(pid, 0)
+        os.waitpid(pid, 0)
+    events = []
     for line in buffer.decode("utf-8", "replace").splitlines():
         try:
             events.append(json.loads(line))
