@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import build_commands, demo, grade_commands, milestone_commands, student_commands
+from . import build_commands, demo, grade_commands, milestone_commands, mutate_commands, student_commands
 from course.project import TitoError, skip_slow_optional_imports
 
-COMMAND_GROUPS = [build_commands, student_commands, grade_commands, milestone_commands, demo]
+COMMAND_GROUPS = [build_commands, student_commands, grade_commands, milestone_commands, mutate_commands, demo]
 
 
 def parser() -> argparse.ArgumentParser:
