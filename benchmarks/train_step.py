@@ -1,0 +1,135 @@
+"""Train-step time of the reference tinytorch package against PyTorch on the CPU, side by side.
+
+    python benchmarks/train_step.py [--threads 1] [--steps 200] [--repeats 5] [--profile]
+
+Each model takes SGD steps (zero_grad, forward, cross-entropy, backward, step) on one fixed
+seeded batch; the time per step is the median over `--repeats` runs of `--steps` steps, after
+a warm-up. PyTorch runs the same models with the same initial weights and data, at the same
+thread count, when it is importable; it is never a dependency of tinytorch or of the tests
+(install it in a separate environment and run this script with that Python, the repository on
+PYTHONPATH). `--profile` prints where tinytorch's own step spends its time (cProfile), to see
+the framework's overhead beside the BLAS calls.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads for both frameworks (default 1)")
+    p.add_argument("--steps", type=int, default=200, help="steps per timed run (default 200)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported (default 5)")
+    p.add_argument("--profile", action="store_true", help="profile tinytorch's MLP step with cProfile")
+    return p.parse_args()
+
+
+ARGS = parse_args()
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # before numpy loads BLAS
+    os.environ[var] = str(ARGS.threads)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import tinytorch as tt  # noqa: E402
+from tinytorch import nn  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+# name -> (layer widths, batch size); the first is the issue's reference measurement
+MODELS = {"MLP 784-256-10, batch 64": ([784, 256, 10], 64),
+          "MLP 784-512-512-10, batch 128": ([784, 512, 512, 10], 128)}
+
+
+def data(widths, batch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, widths[0])).astype(np.float32)
+    y = rng.integers(0, widths[-1], batch)
+    return x, y
+
+
+def tinytorch_step(widths, batch):
+    tt.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(widths) - 2 else [])
+    model = nn.Sequential(*layers)
+    opt = tt.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = data(widths, batch)
+    xt, yt = tt.Tensor(x), tt.Tensor(y)
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(xt), yt).backward()
+        opt.step()
+    return step, [p.data for p in model.parameters()]
+
+
+def torch_step(widths, batch, weights):
+    layers = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(widths) - 2 else [])
+    model = torch.nn.Sequential(*layers)
+    with torch.no_grad():  # the same initial weights as tinytorch's model
+        for p, w in zip(model.parameters(), weights):
+            p.copy_(torch.from_numpy(w.copy()))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = data(widths, batch)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(xt), yt).backward()
+        opt.step()
+    return step
+
+
+def time_per_step(step, steps, repeats):
+    for _ in range(20):
+        step()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        runs.append((time.perf_counter() - start) / steps)
+    return statistics.median(runs)
+
+
+def main() -> int:
+    if torch is not None:
+        torch.set_num_threads(ARGS.threads)
+    print(f"threads {ARGS.threads}, numpy {np.__version__}, "
+          f"torch {torch.__version__ if torch else 'not importable (tinytorch alone)'}")
+    print(f"{'model':<32} {'tinytorch ms':>12} {'pytorch ms':>11} {'ratio':>7}")
+    for name, (widths, batch) in MODELS.items():
+        step, weights = tinytorch_step(widths, batch)
+        ours = time_per_step(step, ARGS.steps, ARGS.repeats)
+        if torch is None:
+            print(f"{name:<32} {ours * 1e3:12.3f} {'-':>11} {'-':>7}", flush=True)
+            continue
+        theirs = time_per_step(torch_step(widths, batch, weights), ARGS.steps, ARGS.repeats)
+        print(f"{name:<32} {ours * 1e3:12.3f} {theirs * 1e3:11.3f} {ours / theirs:6.2f}x", flush=True)
+    if ARGS.profile:
+        import cProfile
+        import pstats
+        step, _ = tinytorch_step(*MODELS["MLP 784-256-10, batch 64"])
+        profiler = cProfile.Profile()
+        profiler.runcall(lambda: [step() for _ in range(ARGS.steps)])
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
