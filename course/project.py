@@ -51,15 +51,22 @@ class Module:
 
 
 def modules(root: Path = ROOT) -> list[Module]:
-    """Every module present in source/, in course order."""
+    """Every module of the course, in course order: those in source/, or, in a student
+    distribution (no source/), those in release/."""
+    base = root / "source" if (root / "source").is_dir() else root / "release"
     found = []
-    if not (root / "source").is_dir():
+    if not base.is_dir():
         return found
-    for d in sorted((root / "source").iterdir()):
+    for d in sorted(base.iterdir()):
         m = MODULE_DIR_RE.match(d.name)
         if m and (d / f"{d.name}.ipynb").is_file():
             found.append(Module(m.group(1), d.name))
     return found
+
+
+def is_student_distribution(root: Path = ROOT) -> bool:
+    """A student distribution has release notebooks but no source/ (no solutions)."""
+    return not (root / "source").is_dir() and (root / "release").is_dir()
 
 
 def find_module(key: str, root: Path = ROOT) -> Module:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import build
 from .milestones import REQUIREMENTS, milestones, missing_modules, passed_by_student
-from .project import CURRICULUM, ROOT, Module, TitoError, modules, read_notebook_json
+from .project import CURRICULUM, ROOT, Module, TitoError, is_student_distribution, modules, read_notebook_json
 
 HEADER_RE = re.compile(r"File to edit: (\S+?\.ipynb)")
 EXPORT_RE = re.compile(r"^#\|\s*default_exp\s+(\S+)", re.M)
@@ -42,13 +42,13 @@ def workspace(module: Module, root: Path = ROOT) -> Path:
 
 def export_target(module: Module, root: Path = ROOT) -> Path:
     """The generated file a module exports to, from its `#| default_exp` directive."""
-    nb = read_notebook_json(module.source(root))
+    nb = read_notebook_json(module.release(root))  # the release keeps the directive, and exists everywhere
     for cell in nb["cells"]:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         m = EXPORT_RE.search(src)
         if m:
             return root / "tinytorch" / Path(*m.group(1).split(".")).with_suffix(".py")
-    raise TitoError(f"{module.source(root)} has no `#| default_exp` cell")
+    raise TitoError(f"{module.release(root)} has no `#| default_exp` cell")
 
 
 def origin(module: Module, root: Path = ROOT) -> str | None:
@@ -245,6 +245,8 @@ def student_init(root: Path = ROOT) -> dict[str, str]:
 
 
 def reference(root: Path = ROOT) -> None:
+    if is_student_distribution(root):
+        raise TitoError("this is a student distribution: it has no reference solution to switch to")
     build.export(root)
 
 

@@ -21,7 +21,6 @@ imported only when plotting.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 import tracemalloc
@@ -57,11 +56,11 @@ class Milestone:
         seconds = time.perf_counter() - self._start
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+        rss = peak_rss_mb()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         result = {"milestone": self.name, "passed": bool(passed), "metrics": metrics,
                   "seconds": round(seconds, 3), "peak_memory_mb": round(peak / 2**20, 2),
-                  "peak_rss_mb": round(rss, 1), "package": package_mode()}
+                  "peak_rss_mb": None if rss is None else round(rss, 1), "package": package_mode()}
         json_path = self.output_dir / f"{self.name}.json"
         json_path.write_text(json.dumps(result, indent=2) + "\n")
         png_path = self.output_dir / f"{self.name}.png"
@@ -72,6 +71,16 @@ class Milestone:
         print(f"{verdict}: {self.name} in {seconds:.2f} s, peak memory {result['peak_memory_mb']} MB "
               f"(results: {json_path}, plot: {png_path})", flush=True)
         return 0 if passed else 1
+
+
+def peak_rss_mb() -> float | None:
+    """The process's peak resident size in MB; None where the OS does not say (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB on Linux
 
 
 def plot_history(history: dict, path: Path | str, title: str = "") -> None:

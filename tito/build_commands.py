@@ -1,7 +1,8 @@
-"""Maintainer commands: export, release, clean, check."""
+"""Maintainer commands: export, release, clean, check, dist."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from course import build
 from course.project import ROOT
@@ -40,6 +41,15 @@ def _check(args) -> int:
     return 0
 
 
+def _dist(args) -> int:
+    from course.dist import build_distribution
+
+    dest = build_distribution(Path(args.dest))
+    print(f"wrote the student distribution to {dest}: release notebooks, the student CLI, milestones and data; "
+          f"no source/, no reference package, no hidden test")
+    return 0
+
+
 def register(sub) -> None:
     for name, fn, text in [
         ("export", _export, "regenerate the reference package tinytorch/ from source/ (nbdev)"),
@@ -49,3 +59,7 @@ def register(sub) -> None:
     ]:
         p = sub.add_parser(name, help=text, description=text)
         p.set_defaults(run=fn)
+    text = "build the repository to hand to students (no solutions, no hidden tests) into a new directory"
+    p = sub.add_parser("dist", help=text, description=text)
+    p.add_argument("dest", help="a new or empty directory")
+    p.set_defaults(run=_dist)

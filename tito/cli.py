@@ -5,19 +5,24 @@ Each command group lives in its own module and adds its sub-commands through `re
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-from . import build_commands, demo, grade_commands, milestone_commands, mutate_commands, student_commands
-from course.project import TitoError, skip_slow_optional_imports
+from course.project import ROOT, TitoError, is_student_distribution, skip_slow_optional_imports
 
-COMMAND_GROUPS = [build_commands, student_commands, grade_commands, milestone_commands, mutate_commands, demo]
+# in the order `tito --help` lists them; a student distribution has only the student groups
+COMMAND_GROUPS = ["build_commands", "student_commands", "grade_commands", "milestone_commands", "mutate_commands",
+                  "demo"]
+STUDENT_GROUPS = {"student_commands", "milestone_commands"}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tito", description="TinyTorch course tool.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in COMMAND_GROUPS:
-        group.register(sub)
+    student_only = is_student_distribution(ROOT)
+    for name in COMMAND_GROUPS:
+        if name in STUDENT_GROUPS or not student_only:
+            importlib.import_module(f"{__package__}.{name}").register(sub)
     return p
 
 
