@@ -79,7 +79,10 @@ class ReLUFunction(Function):
 class TanhFunction(Function):
     @staticmethod
     def forward(ctx, x):
-        """tanh of each element of x, in (-1, 1); same shape and dtype as x."""
+        """tanh of each element of x, in [-1, 1]; same shape and dtype as x.
+
+        EXAMPLE: Tanh()(Tensor([0.0, 1.0])) -> Tensor([0., 0.7615942])
+        """
         out = np.tanh(x)
         ctx.save_for_backward(out)
         return out

@@ -18,18 +18,20 @@ class Parameter(Tensor):
 
 
 def _walk(value, prefix, seen):
-    """(name, Parameter) pairs reachable from value; `seen` holds ids already yielded.
+    """Yield (dotted name, Parameter) for every Parameter reachable from `value`, each once.
 
-    TODO: yield every Parameter reachable from `value`, named by its path.
+    value: anything. A Parameter is reached as itself, named `prefix`. Inside a Module its
+    attributes are searched (vars(), in the order they were set), inside a list or tuple its
+    items, inside a dict its values; the name grows by the attribute name, the position or the
+    key, joined with a dot ("blocks" then 0 -> "blocks.0"; no leading dot when prefix is "").
+    Anything else holds no Parameter.
+    seen: a set of id()s of the Parameters yielded so far; a Parameter already in it is not
+    yielded again, and each one yielded is added (a shared weight is listed once, first name).
+    Order: the order of the search above, depth first.
 
-    APPROACH (recursive):
-    - Parameter: if id(value) not in seen, add it and yield (prefix, value)
-    - Module: walk each (name, attribute) of vars(value) with prefix f"{prefix}.{name}"
-      (just name when prefix is "")
-    - list or tuple: walk item i with f"{prefix}.{i}"; dict: walk value of key k with f"{prefix}.{k}"
-    - anything else: nothing
-
-    EXAMPLE: a Module with .fc = Linear(2, 3) gives ("fc.weight", ...), ("fc.bias", ...)
+    EXAMPLE: for net with net.fc = Parameter(...) and net.blocks = [sub], sub.w = Parameter(...):
+    >>> [name for name, _ in _walk(net, "", set())]
+    ['fc', 'blocks.0.w']
     """
     join = (lambda name: f"{prefix}.{name}") if prefix else (lambda name: str(name))
     if isinstance(value, Parameter):
@@ -59,13 +61,14 @@ class Linear(Module):
     """y = x @ weight.T + bias, weight of shape (out_features, in_features), as torch.nn.Linear."""
 
     def __init__(self, in_features, out_features, bias=True):
-        """TODO: create self.weight (out, in) and self.bias (out,) or None, uniform in +-1/sqrt(in).
+        """Create `self.weight`, shape (out_features, in_features), and `self.bias`, shape
+        (out_features,) or None when `bias` is False: float32 Parameters whose values are drawn
+        from the uniform distribution on [-1/sqrt(in_features), 1/sqrt(in_features)] with the
+        package's generator get_rng() (so manual_seed repeats them).
 
-        APPROACH:
-        1. Check both sizes are positive integers: ValueError naming what was received.
-        2. bound = 1 / np.sqrt(in_features)
-        3. self.weight = Parameter(get_rng().uniform(-bound, bound, (out_features, in_features)).astype(np.float32))
-        4. self.bias the same way with shape (out_features,), or None when bias is False.
+        Errors: ValueError naming the argument and the value received unless in_features and
+        out_features are positive integers.
+        EXAMPLE: Linear(784, 128).weight.shape -> (128, 784), every value within +-1/28
         """
         self.in_features, self.out_features = in_features, out_features
         for name, n in (("in_features", in_features), ("out_features", out_features)):
@@ -76,11 +79,13 @@ class Linear(Module):
         self.bias = Parameter(get_rng().uniform(-bound, bound, out_features).astype(np.float32)) if bias else None
 
     def forward(self, x):
-        """TODO: return x @ self.weight.T (+ self.bias when there is one), with Tensor operations.
+        """x @ weight.T + bias (no bias when it is None) over the last dimension of x, computed
+        with Tensor operations only (so Module 06 gives it gradients): (..., in_features) ->
+        (..., out_features); a 1-D x of in_features values gives (out_features,).
 
-        Raise ValueError(f"Linear({self.in_features}, {self.out_features}): expected input with last "
-        f"dimension {self.in_features}, got shape {x.shape}") when the sizes disagree.
-
+        Errors: ValueError naming the layer, the expected last dimension and x's shape when x is
+        0-d or its last dimension is not in_features:
+        "Linear(3, 2): expected input with last dimension 3, got shape (2, 4)".
         EXAMPLE: Linear(784, 128)(Tensor(np.zeros((32, 784)))).shape -> (32, 128)
         """
         if x.ndim == 0 or x.shape[-1] != self.in_features:
@@ -102,13 +107,15 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
-        """TODO: in eval mode (or p == 0) return x; otherwise x * mask / (1 - p).
+        """Inverted dropout of the Tensor x: a Tensor of x's shape and dtype.
 
-        APPROACH:
-        1. if not self.training or self.p == 0: return x
-        2. if self.p == 1: everything is dropped: return x * 0
-        3. keep = get_rng().random(x.shape) >= self.p      (True with probability 1 - p)
-        4. return x * Tensor(keep / (1 - self.p), dtype=x.dtype)
+        In training (self.training) each element is zeroed with probability p, independently,
+        and every kept one is multiplied by 1 / (1 - p); the draws come from get_rng() (so
+        manual_seed repeats them), and the result is computed with Tensor operations (so
+        Module 06 gives it a gradient). p == 1 zeroes everything. In eval mode, or when p == 0,
+        x itself is returned.
+        EXAMPLE: Dropout(0.5)(Tensor(np.ones(8))) -> values 0. or 2. (about half each);
+        after .eval(), the input unchanged
         """
         if not self.training or self.p == 0:
             return x
@@ -130,7 +137,10 @@ class Sequential(Module):
         self._length = len(layers)
 
     def forward(self, x):
-        """TODO: pass x through every layer in order and return the result."""
+        """The output of the last layer, each layer applied to the previous one's output, starting
+        with x (no layers: x itself).
+        EXAMPLE: Sequential(Linear(4, 8), ReLU(), Linear(8, 2))(Tensor(np.ones((3, 4)))).shape -> (3, 2)
+        """
         for layer in self:
             x = layer(x)
         return x
@@ -153,7 +163,12 @@ class Flatten(Module):
     """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
 
     def forward(self, x):
-        """TODO: keep the first dimension, merge all others (x.reshape with -1)."""
+        """x with its first (batch) dimension kept and all others merged into one, in C order:
+        (batch, d1, d2, ...) -> (batch, d1 * d2 * ...); a 1-D x of shape (batch,) gives (batch, 1).
+
+        Errors: ValueError naming the shape received when x is 0-d (it has no batch dimension).
+        EXAMPLE: Flatten()(Tensor(np.zeros((5, 2, 3, 4)))).shape -> (5, 24)
+        """
         if x.ndim < 1:
             raise ValueError(f"Flatten: expected a batch dimension, got shape {x.shape}")
         return x.reshape(x.shape[0], -1)
@@ -161,20 +176,23 @@ class Flatten(Module):
 
 # %% ../../source/03_layers/03_layers.ipynb #state-impl
 def _state_dict(self):
-    """{dotted name: numpy copy of the parameter's data}."""
+    """{dotted name: a numpy copy of that Parameter's data}, one entry per named_parameters() item,
+    in that order. Copies: changing the model later does not change the dict, nor the reverse.
+    EXAMPLE: Sequential(Linear(4, 8)).state_dict() -> {'0.weight': (8, 4) array, '0.bias': (8,) array}
+    """
     return {name: p.data.copy() for name, p in self.named_parameters()}
 
 
 def _load_state_dict(self, state):
-    """Copy state's arrays into this module's parameters, in place, after checking keys and shapes.
+    """Write the arrays of `state` ({dotted name: array}) into this module's parameters, in place:
+    each Parameter keeps its own data array (an optimizer holding it sees the new values).
 
-    TODO:
-    1. params = dict(self.named_parameters())
-    2. missing = keys of params not in state; unexpected = keys of state not in params;
-       if either is non-empty raise ValueError naming them.
-    3. For each name, if np.shape(state[name]) != params[name].shape raise ValueError naming the
-       key and both shapes.
-    4. Only then copy: params[name].data[...] = state[name]
+    state must have exactly the keys of named_parameters(), each with its parameter's shape.
+    Errors, raised before any parameter changes (a failed load changes nothing):
+    ValueError listing the missing keys (the model has them, state does not) and the unexpected
+    keys (state has them, the model does not) when there is any such key; ValueError naming the
+    key, the expected shape and the shape received when an array's shape differs.
+    EXAMPLE: b.load_state_dict(a.state_dict()) -> b now computes what a computes
     """
     params = dict(self.named_parameters())
     missing = [k for k in params if k not in state]
@@ -193,7 +211,11 @@ Module.load_state_dict = _load_state_dict
 
 # %% ../../source/03_layers/03_layers.ipynb #init-impl
 def xavier_uniform_(param):
-    """Fill a (fan_out, fan_in) parameter in place from uniform(-b, b), b = sqrt(6 / (fan_in + fan_out))."""
+    """Overwrite the values of `param` (fan_out = shape[0], fan_in = the product of the other
+    dimensions) with draws from get_rng() of uniform(-b, b), b = sqrt(6 / (fan_in + fan_out)).
+    In place: param's data array stays the same object and keeps its dtype. Returns param.
+    EXAMPLE: a (300, 500) weight gets values within +-0.0866, variance about 2 / 800
+    """
     fan_out, fan_in = param.shape[0], int(np.prod(param.shape[1:]))
     bound = np.sqrt(6 / (fan_in + fan_out))
     param.data[...] = get_rng().uniform(-bound, bound, param.shape)
@@ -201,7 +223,11 @@ def xavier_uniform_(param):
 
 
 def kaiming_normal_(param):
-    """Fill a (fan_out, fan_in) parameter in place from normal(0, std), std = sqrt(2 / fan_in)."""
+    """Overwrite the values of `param` (fan_in = the product of the dimensions after the first)
+    with draws from get_rng() of a normal distribution, mean 0, std sqrt(2 / fan_in). In place,
+    as xavier_uniform_. Returns param.
+    EXAMPLE: a (300, 500) weight gets mean about 0 and std about 0.0632
+    """
     fan_in = int(np.prod(param.shape[1:]))
     param.data[...] = get_rng().normal(0.0, np.sqrt(2 / fan_in), param.shape)
     return param

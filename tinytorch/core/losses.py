@@ -40,16 +40,18 @@ class MSEFunction(Function):
     def forward(ctx, p, t):
         """mean((p - t) ** 2) over every element, as a 0-d array in p's dtype.
 
-        p: float array; t: array of the same shape (any numeric dtype).
+        p: float array; t: array of the same shape (any numeric dtype), used in p's dtype: the
+        `t` left for the given `ctx.save_for_backward(p, t)` is converted to p's dtype (else
+        Module 06's gradient of a float32 prediction would come out float64).
         Errors: ValueError naming both shapes when they differ.
         EXAMPLE: MSELoss()(Tensor([2.5, 0.0, 2.0]), Tensor([3.0, -0.5, 2.0])) -> Tensor(0.16666667)
         """
         if p.shape != t.shape:
             raise ValueError(f"MSELoss expects prediction and target of the same shape, "
                              f"got prediction {p.shape} and target {t.shape}")
-        t = t.astype(p.dtype, copy=False)
+        t = np.asarray(t, dtype=p.dtype)  # no copy when t is in p's dtype already
         ctx.save_for_backward(p, t)
-        return np.asarray(np.mean((p - t) ** 2), dtype=p.dtype)
+        return np.asarray(np.mean((p - t) ** 2))  # p and t share a dtype, so the mean has it too
 
 
 class MSELoss(Loss):
@@ -93,7 +95,7 @@ class CrossEntropyFunction(Function):
         if bad.any():
             raise ValueError(f"CrossEntropyLoss expects class indices in [0, {c}), got {y[bad][0]}")
         per_sample = logsumexp(z, axis=1) - z[np.arange(n), y]
-        return np.asarray(per_sample.mean(), dtype=z.dtype)
+        return np.asarray(per_sample.mean())
 
 
 class CrossEntropyLoss(Loss):
@@ -111,7 +113,8 @@ class BCEFunction(Function):
         """mean(-(t log p + (1 - t) log(1 - p))) with p clipped to [BCE_EPS, 1 - BCE_EPS], as a 0-d
         array in p's dtype; finite even at p = 0 or 1.
 
-        p: probabilities; t: targets of the same shape (usually 0 and 1).
+        p: probabilities; t: targets of the same shape (usually 0 and 1). The `p` and `t` left for
+        the given `ctx.save_for_backward(p, t)` are the clipped p and t converted to p's dtype.
         Errors: ValueError naming both shapes when they differ; ValueError naming the range
         received when some p is outside [0, 1] (or NaN).
         EXAMPLE: BCELoss()(Tensor([0.9, 0.2, 0.6]), Tensor([1.0, 0.0, 1.0])) -> Tensor(0.2798)
@@ -121,10 +124,10 @@ class BCEFunction(Function):
                              f"got prediction {p.shape} and target {t.shape}")
         if np.any(p < 0) or np.any(p > 1) or np.any(np.isnan(p)):
             raise ValueError(f"BCELoss expects probabilities in [0, 1], got values from {np.nanmin(p)} to {np.nanmax(p)}")
-        t = t.astype(p.dtype, copy=False)
+        t = np.asarray(t, dtype=p.dtype)
         p = np.clip(p, BCE_EPS, 1 - BCE_EPS)
         ctx.save_for_backward(p, t)
-        return np.asarray(np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p))), dtype=p.dtype)
+        return np.asarray(np.mean(-(t * np.log(p) + (1 - t) * np.log(1 - p))))
 
 
 class BCELoss(Loss):

@@ -238,8 +238,9 @@ def _elementwise(x, y, op, symbol):
     """`op(x, y)` for numpy operands (arrays or numbers), after checking that their shapes broadcast.
 
     Returns what `op` returns (numpy's result dtype is kept).
-    Errors: ValueError starting with f"{symbol}: " followed by broadcast_shape's message, which
-    names both shapes, when they do not broadcast.
+    Errors: ValueError starting with f"{symbol}: " followed by the message of
+    broadcast_shape(shape of x, shape of y), which names both shapes (x's first), when they do
+    not broadcast.
 
     EXAMPLE:
     >>> _elementwise(np.ones((2, 3)), np.array([1.0, 2.0]), np.add, "+")
@@ -335,16 +336,12 @@ def __ge__(self, other): return _compare(self, other, np.greater_equal, ">=")
 
 # %% ../../source/01_tensor/01_tensor.ipynb #matmul-naive-impl
 def matmul_naive(a, b):
-    """The matrix product of two 2-D Tensors with explicit Python loops (a teaching version).
+    """The matrix product of two 2-D Tensors, computed element by element with Python loops (a
+    teaching version, the one place a loop walks over elements; no np.matmul, np.dot or @).
 
-    TODO: compute C[i, j] = sum over k of A[i, k] * B[k, j] with three nested loops.
-
-    APPROACH:
-    1. Check both are 2-D and the inner dimensions match; otherwise raise ValueError naming
-       both shapes.
-    2. Allocate out = np.zeros((M, N), dtype=np.result_type(a.data, b.data)).
-    3. Loop over i in range(M), j in range(N), k in range(K), accumulating into out[i, j].
-    4. Return Tensor(out, dtype=out.dtype).
+    a: shape (M, K); b: shape (K, N). Returns a Tensor of shape (M, N) whose dtype is numpy's
+    result type of the two (float32 with float32 gives float32, int64 with int64 gives int64).
+    Errors: ValueError naming both shapes unless both are 2-D and a.shape[1] == b.shape[0].
 
     EXAMPLE:
     >>> matmul_naive(Tensor([[1.0, 2.0]]), Tensor([[3.0], [4.0]]))
@@ -389,11 +386,10 @@ class MatMul(Function):
         ka, kb = sa[-1], (sb[0] if len(sb) == 1 else sb[-2])
         if ka != kb:
             raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned: inner dimensions {ka} and {kb} differ")
-        if len(sa) > 2 and len(sb) > 2:
-            try:
-                broadcast_shape(sa[:-2], sb[:-2])
-            except ValueError as e:
-                raise ValueError(f"matmul: batch dimensions of {sa} and {sb} do not broadcast: {e}") from None
+        try:  # batch dimensions: all but the last two; () for an operand without any
+            broadcast_shape(sa[:-2], sb[:-2])
+        except ValueError as e:
+            raise ValueError(f"matmul: batch dimensions of {sa} and {sb} do not broadcast: {e}") from None
         return np.matmul(a, b)
 
 
@@ -536,10 +532,12 @@ def _reshape(self, *shape):
 
 @_tensor_method
 def _view(self, *shape):
-    """Like reshape, but the result always shares memory with self.
+    """The same elements in a new shape, as reshape (same arguments, same errors), but always
+    sharing memory with self: writing through one changes the other. An empty Tensor can
+    always be viewed.
 
-    Errors: as reshape; and a ValueError naming the shape, and saying to use reshape() (which
-    copies), when the new shape cannot be had without copying.
+    Errors: as reshape; and ValueError naming self's shape and the shape asked for, and saying
+    to use reshape() (which copies), when that shape cannot be had without copying.
 
     EXAMPLE:
     >>> x = Tensor(np.arange(6.0).reshape(2, 3))
@@ -604,8 +602,13 @@ class Index(Function):
 
 @_tensor_method
 def __getitem__(self, key):
-    """self[key] as a Tensor, through `Index.apply(self, key=...)`: numpy's indexing, where any
-    Tensor in the key (alone, or inside a tuple) stands for its array. Basic indexing gives a view.
+    """self[key]: numpy's indexing of the data, as the Tensor that `Index.apply(self, key=...)` makes
+    (so Module 06 can give indexing a gradient).
+
+    key: anything numpy accepts (ints, slices, None, ..., integer or boolean arrays, a tuple of
+    these), where a Tensor, alone or as an item of a tuple, stands for its array. As in numpy:
+    basic indexing (ints, slices) gives a view of self's data, an integer or boolean array a
+    copy; the dtype is kept. Errors: numpy's IndexError for an index out of range.
 
     EXAMPLE:
     >>> x = Tensor([[1, 2, 3], [4, 5, 6]])
@@ -629,29 +632,34 @@ def get_rng():
 
 
 def manual_seed(seed):
-    """Seed every random source TinyTorch uses: replace the generator with a new one from `seed`.
+    """Seed every random source TinyTorch uses: from now on get_rng() returns a new generator,
+    np.random.default_rng(seed). The same seed gives the same draws again; different seeds,
+    different draws.
 
-    TODO: set the module-level `_rng` to np.random.default_rng(seed).
-    HINT: assigning to a module-level name inside a function needs `global _rng`.
+    EXAMPLE: manual_seed(0); a = randn(2); manual_seed(0); b = randn(2) -> a and b hold equal values
     """
     global _rng
     _rng = np.random.default_rng(seed)
 
 
 def randn(*shape, requires_grad=False):
-    """A float32 Tensor of samples from the standard normal distribution N(0, 1).
+    """A float32 Tensor of the given shape (ints, or one tuple) holding samples of the standard
+    normal distribution N(0, 1) drawn from get_rng(), with `requires_grad` as given.
 
+    Drawn as float32: no float64 array is made and converted (peak memory is the result's
+    4 bytes per element).
     EXAMPLE: randn(2, 3).shape -> (2, 3); randn((2, 3)) works too.
-    HINT: get_rng().standard_normal(shape, dtype=np.float32)
     """
     out = get_rng().standard_normal(_shape_args(shape), dtype=np.float32)
     return Tensor(out, requires_grad=requires_grad)
 
 
 def rand(*shape, requires_grad=False):
-    """A float32 Tensor of samples from the uniform distribution on [0, 1).
+    """A float32 Tensor of the given shape (ints, or one tuple) holding samples of the uniform
+    distribution on [0, 1) drawn from get_rng(), with `requires_grad` as given; drawn as
+    float32, as randn.
 
-    HINT: get_rng().random(shape, dtype=np.float32)
+    EXAMPLE: rand(1000).data.min() >= 0 and rand(1000).data.max() < 1
     """
     out = get_rng().random(_shape_args(shape), dtype=np.float32)
     return Tensor(out, requires_grad=requires_grad)
