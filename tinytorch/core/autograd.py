@@ -138,8 +138,7 @@ def mean_backward(ctx, grad):
     """Gradient of out = a.mean(axis=ctx.axis, keepdims=ctx.keepdims): one array of a's shape, in a tuple."""
     shape, axis, keepdims = ctx.inputs[0].shape, ctx.axis, ctx.keepdims
     (spread,) = sum_backward(ctx, grad)
-    count = max(int(np.prod(shape)), 1) // max(np.size(grad), 1)
-    return (spread / count,)
+    return (spread * (np.size(grad) / max(np.size(spread), 1)),)
 
 
 # %% ../../source/06_autograd/06_autograd.ipynb #other-rules
