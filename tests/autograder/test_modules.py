@@ -75,7 +75,7 @@ def adam_reference(x, grads, lr, betas=(0.9, 0.999), eps=1e-8, wd=0.0, decoupled
         results = grade_notebooks(Path(tmp), module, {"honest": ok, "cheat": broken})
     honest = {c["grade_id"]: c["score"] for c in results["honest"]["cells"]}
     cheat_scores = {c["grade_id"]: c for c in results["cheat"]["cells"]}
-    assert results["honest"]["score"] == 11, honest
+    assert results["honest"]["score"] == ok["metadata"]["tinytorch"]["points"], honest
     assert cheat_scores["test-adam"]["score"] == 0, cheat_scores["test-adam"]
     others = {g: c["score"] for g, c in cheat_scores.items() if g not in ("test-adam", "test-adamw")}
     assert others == {g: honest[g] for g in others}, f"the rest of the cheat's work should be credited: {others}"

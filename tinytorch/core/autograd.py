@@ -68,7 +68,10 @@ def mul_backward(ctx, grad):
 
 @backward_of(Div)
 def div_backward(ctx, grad):
-    """Gradients of out = a / b, with (a, b) = ctx.saved_tensors."""
+    """Gradients of out = a / b, with (a, b) = ctx.saved_tensors: (d a, d b), each in grad's shape.
+
+    EXAMPLE: a = 3, b = 4, grad = 1 -> (0.25, -0.1875)
+    """
     a, b = ctx.saved_tensors
     return grad / b, -grad * a / (b * b)
 
@@ -79,6 +82,7 @@ def pow_backward(ctx, grad):
 
     The gradient for b involves log(a): where a <= 0 it is 0 (no warning may be printed).
     Both gradients are floats even for integer operands.
+    EXAMPLE: a = 2, b = 3, grad = 1 -> (12.0, 8 ln 2 = 5.545)
     """
     a, b, out = ctx.saved_tensors
     a = np.asarray(a, dtype=np.result_type(a, b, np.float32))
@@ -135,11 +139,13 @@ def sum_backward(ctx, grad):
 
 @backward_of(Mean)
 def mean_backward(ctx, grad):
-    """Gradient of out = a.mean(axis=ctx.axis, keepdims=ctx.keepdims): one array of a's shape, in a tuple."""
+    """Gradient of out = a.mean(axis=ctx.axis, keepdims=ctx.keepdims): one array of a's shape, in a tuple.
+
+    EXAMPLE: a (2, 3), axis=None, grad 1.0 -> (an array of 1/6 in shape (2, 3),)
+    """
     shape, axis, keepdims = ctx.inputs[0].shape, ctx.axis, ctx.keepdims
     (spread,) = sum_backward(ctx, grad)
-    count = max(int(np.prod(shape)), 1) // max(np.size(grad), 1)
-    return (spread / count,)
+    return (spread * (np.size(grad) / max(np.size(spread), 1)),)
 
 
 # %% ../../source/06_autograd/06_autograd.ipynb #other-rules

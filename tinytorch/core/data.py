@@ -29,16 +29,15 @@ class TensorDataset(Dataset):
     """Samples are the i-th rows of Tensors that share their first dimension."""
 
     def __init__(self, *tensors):
-        """TODO: keep the tensors (numpy arrays become Tensors keeping their dtype); check them.
+        """Store the tensors as `self.tensors`, a tuple of Tensors with a shared first dimension N.
 
-        APPROACH:
-        1. at least one tensor, else ValueError
-        2. convert each numpy array with Tensor(a, dtype=a.dtype); anything else but a Tensor: TypeError
-        3. every tensor has at least one dimension and the same first dimension, else ValueError
-           naming all first dimensions, e.g. "got first dimensions [4, 3]"
-        4. self.tensors = tuple(...)
-
-        EXAMPLE: TensorDataset(Tensor(np.zeros((4, 2))), Tensor([0, 1, 1, 0]))
+        tensors: one or more Tensors or numpy arrays; a numpy array becomes a Tensor of the
+        array's own dtype (an int64 array stays int64, a float64 array stays float64).
+        Errors: ValueError when no tensor is given, when one is 0-d (no sample dimension), or
+        when first dimensions differ (naming them all, e.g. "got first dimensions [4, 3]");
+        TypeError naming the type received for anything that is neither Tensor nor array.
+        EXAMPLE: TensorDataset(Tensor(np.zeros((4, 2))), Tensor([0, 1, 1, 0])).tensors
+                 -> (Tensor of shape (4, 2), Tensor of shape (4,))
         """
         if not tensors:
             raise ValueError("TensorDataset expects at least one Tensor, got none")
@@ -52,19 +51,20 @@ class TensorDataset(Dataset):
                 raise ValueError("TensorDataset expects Tensors with a first (sample) dimension, got a 0-d Tensor")
             converted.append(t)
         lengths = [t.shape[0] for t in converted]
-        if len(set(lengths)) != 1:
+        if len(set(lengths)) > 1:
             raise ValueError(f"TensorDataset expects Tensors with the same first dimension, got first dimensions {lengths}")
         self.tensors = tuple(converted)
 
     def __len__(self):
-        """TODO: the number of samples (the shared first dimension)."""
+        """The number of samples N (an int): the shared first dimension."""
         return self.tensors[0].shape[0]
 
     def __getitem__(self, index):
-        """TODO: the tuple of Tensors (t.data[index] for each tensor), keeping dtypes.
+        """Sample `index`: a tuple with the index-th row of every stored Tensor, each in its dtype.
 
-        Negative indices count from the end; an index outside [-len, len) raises IndexError.
-        EXAMPLE: ds[2] -> (Tensor([1., 0.]), Tensor(1))
+        index: an int; negative values count from the end, as for lists.
+        Errors: IndexError for an index outside [-N, N).
+        EXAMPLE: for X (4, 2) float32 and y (4,) int64: ds[2] -> (Tensor([1., 0.]), Tensor(1))
         """
         n = len(self)
         if not -n <= index < n:
@@ -74,14 +74,14 @@ class TensorDataset(Dataset):
 
 # %% ../../source/05_dataloader/05_dataloader.ipynb #collate-impl
 def collate(samples):
-    """Stack a list of samples (tuples of Tensors) into a tuple of batch Tensors.
+    """Stack B samples into one batch: a tuple with one Tensor per field, of shape (B, *field shape).
 
-    TODO: for each field position k, np.stack the k-th Tensors' .data of every sample, and
-    return the tuple of Tensors (dtype kept).
-
-    HINT: zip(*samples) groups the fields: [(x0, y0), (x1, y1)] -> [(x0, x1), (y0, y1)].
+    samples: a non-empty list of tuples of Tensors, all with the same number of fields and, per
+    field, the same shape. Field k of the result stacks the k-th Tensor of every sample along a
+    new first axis, in the samples' order, keeping that field's dtype.
+    Errors: ValueError for an empty list.
     EXAMPLE: collate([(Tensor([1., 2.]), Tensor(0)), (Tensor([3., 4.]), Tensor(1))])
-             -> (Tensor([[1., 2.], [3., 4.]]), Tensor([0, 1]))
+             -> (Tensor([[1., 2.], [3., 4.]]) float32, Tensor([0, 1]) int64)
     """
     if not samples:
         raise ValueError("collate expects at least one sample, got an empty list")
@@ -97,13 +97,14 @@ class DataLoader:
     """Iterate over a dataset in batches of Tensors, optionally shuffled each epoch."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
-        """TODO: check and store the arguments; create the loader's own generator if seed is given.
+        """Check and store the arguments; with `seed`, the loader owns a generator for all its epochs.
 
-        APPROACH:
-        1. batch_size must be an int >= 1 (bool is not an int here), else ValueError/TypeError
-           naming what was received
-        2. store dataset, batch_size, shuffle, drop_last
-        3. self._rng = np.random.default_rng(seed) if seed is not None else None
+        dataset: any object with __len__ and __getitem__; batch_size: an int >= 1 (a bool is
+        refused); shuffle, drop_last: bools; seed: None (draw from get_rng() at iteration time)
+        or an int (np.random.default_rng(seed), created once, here).
+        Errors: TypeError for a dataset without __len__ or __getitem__ and for a batch_size that
+        is not an int; ValueError for batch_size < 1. Each names what was received.
+        EXAMPLE: DataLoader(ds, batch_size=4, shuffle=True, seed=0)
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"DataLoader expects an integer batch_size, got {type(batch_size).__name__}")
@@ -116,7 +117,7 @@ class DataLoader:
         self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self):
-        """TODO: the number of batches per epoch: ceil(N / B), or floor(N / B) with drop_last.
+        """The number of batches one epoch yields (an int): ceil(N / B), or floor(N / B) with drop_last.
 
         EXAMPLE: 10 samples, batch_size 4 -> 3 (drop_last=False) or 2 (drop_last=True)
         """
@@ -124,13 +125,12 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        """TODO: yield collate([dataset[i] for i in batch_indices]) for each batch of one epoch.
+        """One epoch: yield len(self) batches, each the collate() of B consecutive samples of the
+        epoch's order (the last one smaller unless drop_last).
 
-        APPROACH:
-        1. order = rng.permutation(n) if shuffling (rng = self._rng, or get_rng() when None),
-           else np.arange(n)
-        2. for start in range(0, n, B): indices = order[start:start + B]; skip a short last
-           batch when drop_last; yield collate([self.dataset[int(i)] for i in indices])
+        The order is 0..N-1 without shuffle; with shuffle, a new `rng.permutation(N)` per epoch,
+        rng being the loader's own generator (seed given) or get_rng() (no seed).
+        EXAMPLE: 10 samples, batch_size 4, no shuffle -> batches of samples [0..3], [4..7], [8, 9]
         """
         n = len(self.dataset)
         if self.shuffle:
@@ -150,20 +150,16 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 
 def read_idx(path):
-    """Read an IDX file (optionally .gz) into a numpy array of its shape; return (array, magic).
+    """Read an IDX file into (array, magic).
 
-    TODO: parse and validate the header, then read the data.
-
-    APPROACH:
-    1. raw = bytes of the file (gzip.open when the name ends in .gz, else open; mode "rb")
-    2. len(raw) >= 4, raw[0] == raw[1] == 0, raw[2] in IDX_TYPES, else ValueError
-    3. d = raw[3]; dims = np.frombuffer(raw, ">u4", count=d, offset=4) (check the length first)
-    4. data must be exactly prod(dims) * itemsize bytes after the header (4 + 4 d), else ValueError
-       naming the expected and received byte counts
-    5. array = np.frombuffer(raw, IDX_TYPES[code], offset=4 + 4 * d).reshape(dims), converted to
-       native byte order (.astype(dtype.newbyteorder("="))); magic = int.from_bytes(raw[:4], "big")
-
-    EXAMPLE: a file with bytes 00 00 08 01 00 00 00 03 07 02 01 -> (array([7, 2, 1], dtype=uint8), 2049)
+    path: a str or Path; a name ending in ".gz" is gzip-compressed.
+    Returns the data as a numpy array of the header's shape, in the type the header's code names
+    (IDX_TYPES) but in native byte order, and the magic number: the first four bytes read as one
+    big-endian int (2049 for a 1-d uint8 file, 2051 for a 3-d one).
+    Errors: ValueError, naming what was expected and what was received, for a file shorter than
+    4 bytes, first two bytes not zero, an unknown type code, a header shorter than its 4 + 4 d
+    bytes, and data bytes other than prod(dims) * itemsize (giving both byte counts).
+    EXAMPLE: the bytes 00 00 08 01 00 00 00 03 07 02 01 -> (array([7, 2, 1], dtype=uint8), 2049)
     """
     path = Path(path)
     opener = gzip.open if path.name.endswith(".gz") else open
@@ -200,15 +196,15 @@ def _find_file(directory, name):
 
 
 def load_mnist(directory, kind="train"):
-    """Read MNIST's IDX files for `kind` ("train" or "test") from `directory`: (X, y) numpy arrays.
+    """Read MNIST's pair of IDX files for `kind` from `directory`: (X, y) numpy arrays.
 
-    TODO: find both files, read them with read_idx, validate, scale.
-
-    APPROACH:
-    1. kind not in MNIST_FILES -> ValueError; directory missing -> FileNotFoundError naming it
-    2. images, m1 = read_idx(_find_file(directory, image_name)); same for labels
-    3. m1 == 2051 and images.ndim == 3, m2 == 2049 and labels.ndim == 1, same length: else ValueError
-    4. return images.astype(np.float32) / 255, labels.astype(np.int64)
+    directory: a str or Path holding the files named in MNIST_FILES[kind], each plain or ".gz";
+    kind: "train" or "test".
+    Returns X float32 (N, 28, 28) in [0, 1] (the pixels divided by 255) and y int64 (N,).
+    Errors: ValueError for another kind; FileNotFoundError naming the directory or file that is
+    missing; ValueError when the image file is not a uint8 image file (magic 2051, 3 dimensions),
+    the label file not a uint8 label file (magic 2049, 1 dimension), or their counts differ.
+    EXAMPLE: load_mnist("~/mnist", "test") -> X (10000, 28, 28) float32, y (10000,) int64
     """
     if kind not in MNIST_FILES:
         raise ValueError(f"load_mnist expects kind 'train' or 'test', got {kind!r}")

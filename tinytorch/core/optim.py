@@ -12,18 +12,14 @@ class Optimizer:
     """Base class: param_groups, state, zero_grad, state_bytes, state_dict/load_state_dict."""
 
     def __init__(self, params, defaults):
-        """Build `self.param_groups` from `params` and `self.state = {}`.
+        """Fill `self.param_groups`: a list of dicts, each with "params" (a list of Tensors) and
+        every hyperparameter of `defaults` that the group does not set itself.
 
-        TODO: accept either an iterable of Tensors (one group) or a list of dicts (one group
-        each); copy each group, fill missing hyperparameters from `defaults`.
-
-        APPROACH:
-        1. `params = list(params)`; raise ValueError("... got an empty parameter list") if empty.
-        2. If the first item is a dict, `groups = params`, else `groups = [{"params": params}]`.
-        3. For each group: `g = dict(group)`, `g["params"] = list(g["params"])`; raise
-           TypeError naming the type received if any param is not a Tensor; then
-           `g.setdefault(key, value)` for each default; append to `self.param_groups`.
-
+        params: an iterable (a list, a generator such as model.parameters()) either of Tensors,
+        which make one group, or of dicts with a "params" key (an iterable of Tensors, or one
+        Tensor), one group each. The caller's dicts are not modified.
+        Errors: ValueError saying the list is empty for no parameters; TypeError naming the type
+        received for a group that is not a dict with "params", or a parameter that is not a Tensor.
         EXAMPLE:
         >>> w = Tensor([1.0, 2.0], requires_grad=True)
         >>> Optimizer([w], {"lr": 0.1}).param_groups
@@ -54,10 +50,7 @@ class Optimizer:
         return [p for g in self.param_groups for p in g["params"]]
 
     def zero_grad(self):
-        """Set the gradient of every parameter to None.
-
-        TODO: loop over the groups and their params, set `p.grad = None`.
-        """
+        """Set `p.grad` to None for every parameter of every group."""
         for p in self._parameters():
             p.grad = None
 
@@ -65,10 +58,8 @@ class Optimizer:
         raise NotImplementedError("each optimizer subclass implements step()")
 
     def state_bytes(self):
-        """Bytes of all numpy arrays held in `self.state` (the optimizer's own memory).
-
-        TODO: sum `arr.nbytes` over every value of every per-parameter state dict that is a
-        numpy array (skip plain numbers such as Adam's step count).
+        """The bytes (an int) of all numpy arrays in the per-parameter dicts of `self.state`: the
+        optimizer's own memory. Plain numbers kept there, such as Adam's step count, do not count.
 
         EXAMPLE: SGD with momentum over one float32 (10, 10) weight after one step -> 400.
         """
@@ -126,19 +117,14 @@ class SGD(Optimizer):
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
 
     def step(self):
-        """One update of every parameter that has a gradient.
+        """One update, by the rule above with each group's lr, momentum and weight_decay, of every
+        parameter whose grad is not None (the others are left alone and get no state).
 
-        TODO: for each group and each p in it with `p.grad is not None`, apply the rule above.
-
-        APPROACH:
-        1. `g = p.grad.data`; if weight_decay != 0: `g = g + weight_decay * p.data`.
-        2. If momentum != 0: get `self.state.setdefault(p, {})`; if it has no
-           "momentum_buffer", store `np.array(g, dtype=p.data.dtype)` (a copy); else update it
-           in place: `buf *= momentum; buf += g`. Then `g = buf`.
-        3. `p.data -= lr * g` (in place).
-
-        EXAMPLE: see the table above (p: 0.9, 0.71, 0.439).
-        HINT: raise a ValueError naming both shapes if `p.grad.shape != p.shape`.
+        `p.data` is updated in place (the same array object). With momentum != 0,
+        `self.state[p]["momentum_buffer"]` is an array of p's shape and dtype, created from the
+        first gradient and then updated in place; without momentum no state is kept.
+        Errors: ValueError naming both shapes when a gradient's shape is not its parameter's.
+        EXAMPLE: see the table above: lr 0.1, momentum 0.9, gradients 1, 1, 1 -> p 0.9, 0.71, 0.439.
         """
         for group in self.param_groups:
             lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
@@ -181,20 +167,15 @@ class Adam(Optimizer):
     _decoupled = False  # AdamW sets True
 
     def step(self):
-        """One Adam (or AdamW) update of every parameter that has a gradient.
+        """One Adam update (AdamW when `self._decoupled`), by the rule above with each group's lr,
+        betas, eps and weight_decay, of every parameter whose grad is not None (the others are
+        left alone and get no state).
 
-        TODO: implement the rule above, with state per parameter: "step" (int),
-        "exp_avg" (m) and "exp_avg_sq" (v), numpy arrays of p's shape and dtype, zero at start.
-
-        APPROACH for each p with a gradient:
-        1. `g = p.grad.data`; if `self._decoupled`: `p.data *= 1 - lr * weight_decay`;
-           elif weight_decay != 0: `g = g + weight_decay * p.data`.
-        2. Create the state on first use (`np.zeros_like(p.data)` for both moments).
-        3. `step += 1`; update m and v in place (`m *= beta1; m += (1 - beta1) * g`, same for v
-           with `g * g`).
-        4. `bc1 = 1 - beta1 ** step`, `bc2 = 1 - beta2 ** step`;
-           `p.data -= (lr / bc1) * m / (np.sqrt(v) / np.sqrt(bc2) + eps)`.
-
+        `self.state[p]` holds "step" (an int, the number of updates of p so far), "exp_avg" (m)
+        and "exp_avg_sq" (v): arrays of p's shape and dtype that start at zero and are updated in
+        place, as is `p.data`. The last line is computed in PyTorch's form (see above), so results
+        match PyTorch to the last bits.
+        Errors: ValueError naming both shapes when a gradient's shape is not its parameter's.
         EXAMPLE: p = 1.0, g = 2.0, lr = 0.1: after one step p = 1 - 0.1 * 2 / (2 + 1e-8) ~ 0.9.
         """
         for group in self.param_groups:

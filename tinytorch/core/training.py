@@ -59,7 +59,11 @@ class StepLR(_LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self):
-        """TODO: return [base * gamma ** (last_epoch // step_size) for each base in base_lrs]."""
+        """The learning rates for epoch `self.last_epoch`: a list of floats, one per base lr in
+        `self.base_lrs` (same order), each base_lr * gamma ** (last_epoch // step_size).
+
+        EXAMPLE: base_lrs [0.1], step_size 3, gamma 0.1: last_epoch 0, 1, 2 -> [0.1]; 3 -> [0.01]
+        """
         return [base * self.gamma ** (self.last_epoch // self.step_size) for base in self.base_lrs]
 
 
@@ -73,10 +77,10 @@ class CosineAnnealingLR(_LRScheduler):
         super().__init__(optimizer)
 
     def get_lr(self):
-        """TODO: the closed form above, one value per base lr.
+        """The learning rates for epoch t = `self.last_epoch`: a list of floats, one per base lr in
+        `self.base_lrs` (same order), each eta_min + (base_lr - eta_min) * (1 + cos(pi t / T_max)) / 2.
 
-        EXAMPLE: base 0.1, eta_min 0, T_max 10: t=0 -> 0.1, t=5 -> 0.05, t=10 -> 0.0.
-        HINT: math.cos, math.pi.
+        EXAMPLE: base_lrs [0.1], eta_min 0, T_max 10: t=0 -> [0.1], t=5 -> [0.05], t=10 -> [0.0]
         """
         c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
         return [self.eta_min + (base - self.eta_min) * c for base in self.base_lrs]
@@ -84,16 +88,15 @@ class CosineAnnealingLR(_LRScheduler):
 
 # %% ../../source/08_training/08_training.ipynb #clip-impl
 def clip_grad_norm_(parameters, max_norm):
-    """Scale all gradients in place so their global L2 norm is at most max_norm; return the norm.
+    """Scale all gradients in place so that their global L2 norm is at most max_norm; return the norm.
 
-    TODO: implement the rule above. Accept one Tensor or an iterable of Tensors; skip
-    parameters whose grad is None; return the total norm as a Python float.
-
-    APPROACH:
-    1. `if isinstance(parameters, Tensor): parameters = [parameters]`; keep the grads.
-    2. `total = sqrt(sum(np.sum(g.data.astype(np.float64) ** 2)))`.
-    3. If `max_norm / (total + 1e-6) < 1`, multiply each `g.data` by that factor in place.
-
+    parameters: one Tensor or an iterable of Tensors; those whose grad is None are skipped.
+    max_norm: a number >= 0.
+    total is the L2 norm (computed in float64) of all gradients taken as one vector. When
+    coef = max_norm / (total + 1e-6) is below 1, every gradient's data is multiplied by coef in
+    place (same arrays, same dtypes); otherwise the gradients are left as they are.
+    Returns total, the norm before clipping, as a Python float (0.0 when no gradient exists).
+    Errors: ValueError naming max_norm when it is negative.
     EXAMPLE: grads [3, 0] and [4], max_norm 1 -> returns 5.0, grads become [0.6, 0] and [0.8].
     """
     if isinstance(parameters, Tensor):
@@ -188,10 +191,14 @@ class EarlyStopping:
         self.should_stop = False
 
     def step(self, value):
-        """Record one value (lower is better); return True when training should stop.
+        """Record one value of the monitored quantity (lower is better); return whether to stop.
 
-        TODO: if `value < self.best - self.min_delta`: new best, counter 0; else counter += 1.
-        Set and return `self.should_stop = counter >= patience`.
+        value: a number. It improves when it is below `self.best` by more than `min_delta`
+        (strictly); then it becomes `self.best` and `self.counter` restarts at 0, otherwise
+        `self.counter` counts one more epoch without improvement. Returns a bool, also stored
+        in `self.should_stop`: True once `counter` reaches `patience`.
+        EXAMPLE: patience 2, min_delta 0.02, values 1.0, 0.8, 0.7, 0.71, 0.69
+                 -> False, False, False, False, True (best stays 0.7)
         """
         value = float(value)
         if value < self.best - self.min_delta:
@@ -304,6 +311,9 @@ class Trainer:
         `checkpoint_path` is set, print one line when verbose. Stops early when
         `early_stopping.step(...)` says so, on the validation loss (the training loss without a
         val_loader); that epoch is still recorded and checkpointed.
+        The verbose line (see above) holds the epoch number and the train loss to 4 decimals,
+        and the validation loss to 4 decimals when there is a val_loader; verbose=False prints
+        nothing.
         """
         if resume_from is not None:
             self._resume(resume_from)
