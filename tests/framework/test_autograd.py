@@ -219,3 +219,21 @@ def test_real_loss_classes_of_module_04():
     probs = Tensor(np.array([[0.0], [1.0], [1.0]]), dtype=np.float64)
     check(lambda z: nn.BCELoss()(nn.Sigmoid()(z), probs), (3, 1))
     check(lambda p: F.mse_loss(p, target), (4, 3))
+
+
+def test_leaf_gradients_never_share_memory():
+    """One array can reach two leaves (a + b sends the same gradient to both), and the caller's
+    gradient array is theirs: every leaf's .grad must be its own array."""
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    (a + b).backward(gradient=np.ones(2, dtype=np.float32))
+    a.grad.data *= 10
+    np.testing.assert_allclose(b.grad.data, [1.0, 1.0])
+    given = np.array([2.0, 3.0], dtype=np.float32)
+    c = Tensor([0.0, 0.0], requires_grad=True)
+    c.backward(gradient=given)
+    c.grad.data[:] = 0
+    np.testing.assert_allclose(given, [2.0, 3.0])
+    w = Tensor(np.ones((2, 3)), requires_grad=True)
+    w.sum().backward()  # sum's rule gives a read-only broadcast view
+    w.grad.data += 1
+    np.testing.assert_allclose(w.grad.data, 2.0)

@@ -308,7 +308,7 @@ def backward(tensor, gradient=None):
         gradient = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=tensor.dtype)
         if gradient.shape != tensor.shape:
             raise ValueError(f"backward(): gradient must have the Tensor's shape {tensor.shape}, got {gradient.shape}")
-    grads = {id(tensor): gradient}
+    grads, handed = {id(tensor): gradient}, set()  # handed: arrays already stored as some leaf's grad
     for t in reversed(topological_order(tensor)):
         g = grads.pop(id(t), None)
         if g is None:
@@ -316,7 +316,14 @@ def backward(tensor, gradient=None):
         ctx = t._ctx
         if ctx is None:
             g = np.asarray(g, dtype=t.dtype)
-            t.grad = Tensor(g.copy(), dtype=t.dtype) if t.grad is None else Tensor(t.grad.data + g, dtype=t.dtype)
+            if t.grad is None:
+                # keep an array this pass made (no copy: it is most of a step's gradient traffic),
+                # but copy one that is shared: a view, the caller's gradient, or another leaf's
+                mine = g.flags.owndata and g.flags.writeable and g is not gradient and id(g) not in handed
+                t.grad = Tensor(g if mine else g.copy(), dtype=t.dtype)
+                handed.add(id(t.grad.data))
+            else:
+                t.grad = Tensor(t.grad.data + g, dtype=t.dtype)
             continue
         for inp, gi in zip(ctx.inputs, ctx.function.backward(ctx, g)):
             if gi is None or not isinstance(inp, Tensor) or not inp.requires_grad:
