@@ -201,3 +201,15 @@ def test_the_command_measures_a_module_and_writes_json(tmp_path, capsys):
 def test_the_command_names_an_unknown_module(capsys):
     assert tito(["mutate", "99"]) == 1
     assert "unknown module '99': expected one of 01_tensor" in capsys.readouterr().err
+
+
+def test_every_module_kills_at_least_90_percent_of_its_mutants():
+    """The bar of CONTRIBUTING's module template, on every module in source/ (about 40 s)."""
+    from course.mutation import measure, module_targets
+    from course.project import modules
+
+    reports = measure(module_targets(modules()))
+    weak = {r.name: (r.status, r.share, [f"{s['cell_id']}:{s['line']} {s['operator']}: {s['after']}"
+                                          for s in r.survivors])
+            for r in reports if r.share is None or r.share < 0.9}
+    assert not weak, f"modules under 90% killed (status, share, survivors): {weak}"
