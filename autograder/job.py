@@ -130,6 +130,7 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     work = Path(spec.work_dir)
     scratch = work / f"scratch-{secrets.token_hex(4)}"
     scratch.mkdir(parents=True)
+    os.chdir(scratch)  # where the kernel's sockets are (see ip= below); back to work when it is done
     data_dir = Path(spec.data_dir) if spec.data_dir else None
     env = kernel_env(scratch, Path(spec.package_dir), data_dir)
     uid = job_uid() if spec.use_bwrap else None
@@ -137,7 +138,9 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
                                                     spec.use_bwrap, uid), env)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME,
                             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(work / "kernels")]),
-                            transport="ipc", ip=str(scratch / "kernel"),
+                            # relative to the scratch directory, the working directory of both sides:
+                            # a socket's path must stay under 108 bytes, whatever the output directory
+                            transport="ipc", ip="kernel",
                             connection_file=str(scratch / "connection.json"))
     if uid is not None:  # the kernel's own user must own its scratch and read its connection file
         km.write_connection_file()
@@ -185,6 +188,7 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
         done.set()
         kill_descendants()
         kernel_log.close()
+        os.chdir(work)
         shutil.rmtree(scratch, ignore_errors=True)
     return nbformat.from_dict(nb), stopped
 
