@@ -24,7 +24,7 @@ from pathlib import Path
 from course.project import skip_slow_optional_imports
 
 from .assemble import Assembled, assemble, text
-from .protocol import MARKER_PREFIX, THREADS_RE
+from .protocol import CELLS_FILE_ENV, MARKER_PREFIX, THREADS_RE
 from .sandbox import (Limits, become_subreaper, die_with_parent, job_uid, kernel_argv, kernel_env,
                       kill_descendants)
 
@@ -133,6 +133,12 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     os.chdir(scratch)  # where the kernel's sockets are (see ip= below); back to work when it is done
     data_dir = Path(spec.data_dir) if spec.data_dir else None
     env = kernel_env(scratch, Path(spec.package_dir), data_dir)
+    # the instructor's cells go to the kernel in a file it reads and deletes before any submission code
+    cells_file = scratch / "cells.json"
+    fd = os.open(cells_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(assembled.trusted, f)
+    env[CELLS_FILE_ENV] = str(cells_file)
     uid = job_uid() if spec.use_bwrap else None
     _write_kernelspec(work / "kernels", kernel_argv(limits, scratch, Path(spec.package_dir), data_dir,
                                                     spec.use_bwrap, uid), env)
@@ -144,7 +150,7 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
                             connection_file=str(scratch / "connection.json"))
     if uid is not None:  # the kernel's own user must own its scratch and read its connection file
         km.write_connection_file()
-        for path in (scratch, scratch / "connection.json"):
+        for path in (scratch, scratch / "connection.json", cells_file):
             os.chown(path, uid, uid)
     nb = nbformat.from_dict(assembled.notebook)
     client = _client_class()(nb, km=km, timeout=limits.cell_timeout, startup_timeout=60, allow_errors=True,

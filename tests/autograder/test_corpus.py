@@ -163,6 +163,55 @@ for p in spawned:
     p.kill()
     p.wait()
 """
+# The path from a cell's text to its execution. Each changes a piece of it that the guard did not
+# put back before: IPython's input transformer manager, its compiler, the ast module and traitlets
+# (which hardened the asserts), the message path, and the code of a library function.
+STRIP_ASSERTS_IN_TRANSFORMER = BROKEN_FOOTPRINT + """from IPython.core.inputtransformer2 import TransformerManager
+_transform = TransformerManager.transform_cell
+def _without_asserts(self, cell):
+    return "\\n".join(l[: len(l) - len(l.lstrip())] + "pass" if l.lstrip().startswith("assert ") else l
+                     for l in _transform(self, cell).splitlines())
+TransformerManager.transform_cell = _without_asserts
+"""
+DROP_ASSERTS_IN_COMPILER = BROKEN_FOOTPRINT + """import ast
+from IPython.core.compilerop import CachingCompiler
+class _DropAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.copy_location(ast.Pass(), node)
+_parse = CachingCompiler.ast_parse
+CachingCompiler.ast_parse = lambda self, *a, **k: ast.fix_missing_locations(_DropAsserts().visit(_parse(self, *a, **k)))
+"""
+UNHARDEN_WITH_AST = ALWAYS_EQUAL + """import ast
+ast.NodeTransformer.visit = lambda self, node: node  # no transformer changes anything any more
+"""
+UNHARDEN_WITH_TRAITLETS = ALWAYS_EQUAL + """import ast, traitlets
+_validate = traitlets.List.validate
+def _no_transformers(self, obj, value):
+    value = _validate(self, obj, value)
+    return [] if value and all(isinstance(v, ast.NodeTransformer) for v in value) else value
+traitlets.List.validate = _no_transformers
+"""
+REWRITE_MESSAGES = BROKEN_FOOTPRINT + """from jupyter_client.session import Session
+_deserialize = Session.deserialize
+def _without_asserts(self, *args, **kwargs):
+    msg = _deserialize(self, *args, **kwargs)
+    code = msg.get("content", {}).get("code") if isinstance(msg.get("content"), dict) else None
+    if code:
+        msg["content"]["code"] = "\\n".join(l[: len(l) - len(l.lstrip())] + "pass" if l.lstrip().startswith("assert ")
+                                             else l for l in code.splitlines())
+    return msg
+Session.deserialize = _without_asserts
+"""
+OFF_BY_ONE_MATMUL = """_real_matmul = Tensor.__matmul__
+def _off_by_one(self, other):  # right shapes, dtypes and errors; wrong values
+    out = _real_matmul(self, other)
+    return Tensor(out.data + 1, dtype=out.data.dtype)
+Tensor.__matmul__ = _off_by_one
+"""
+SWAP_NUMPY_CODE = """import numpy
+for f in (numpy.array_equal, numpy.allclose):  # the same function objects, with other code
+    f._implementation.__code__ = (lambda *a, **k: True).__code__
+"""
 FLOOD = """for _ in range(4000):  # 5 MB
     print("flood " * 200)
 """
@@ -201,6 +250,16 @@ def attempts(out_dir, subs_dir, port):
         "hogs-resources": (add_after(add_after(ok, "reshape-impl", FLOOD), "reshape-impl", RESOURCE_HOGS),
                            {"test-reshape-view"}),
         "noisy-but-correct": (add_after(ok, "tensor-class-impl", NOISY_BUT_CORRECT), set()),
+        "strips-asserts-in-the-transformer": (add_after(ok, "tensor-class-impl", STRIP_ASSERTS_IN_TRANSFORMER),
+                                              {"test-memory-footprint"}),
+        "drops-asserts-in-the-compiler": (add_after(ok, "tensor-class-impl", DROP_ASSERTS_IN_COMPILER),
+                                          {"test-memory-footprint"}),
+        "unhardens-with-ast": (add_after(ok, "tensor-class-impl", UNHARDEN_WITH_AST), {"test-memory-footprint"}),
+        "unhardens-with-traitlets": (add_after(ok, "tensor-class-impl", UNHARDEN_WITH_TRAITLETS),
+                                     {"test-memory-footprint"}),
+        "rewrites-messages": (add_after(ok, "tensor-class-impl", REWRITE_MESSAGES), {"test-memory-footprint"}),
+        "swaps-library-code": (add_after(add_after(ok, "imports", SWAP_NUMPY_CODE), "matmul-impl", OFF_BY_ONE_MATMUL),
+                               {"test-matmul"}),
     }
 
 
