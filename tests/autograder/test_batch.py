@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,20 @@ def partial():
     from autograder.samples import fill_solutions, solution_cell_ids
     source = json.loads((ROOT / "source/01_tensor/01_tensor.ipynb").read_text())
     return fill_solutions(RELEASE_01, source, solution_cell_ids(RELEASE_01)[:5])
+
+
+def processes_under(path) -> list[str]:
+    """Processes whose command line names path or whose working directory is in it (a forked job's is)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(path) in args or cwd.startswith(str(path)):
+            found.append(f"{proc.name}: {args[:120]} (in {cwd})")
+    return found
 
 
 def tito(*args, **kwargs):
@@ -135,8 +150,8 @@ def test_killed_batch_resumes_without_duplicates_or_losses(tmp_path):
     first = sorted(p.parent.name for p in (out / "results").glob("*/*.json"))
     assert 2 <= len(first) < 6, f"expected the kill to land mid-batch, got results for {first}"
     time.sleep(1)  # the killed batch's jobs die with it (PDEATHSIG); give the kernel a moment
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert str(out) not in ps, "a job of the killed batch is still running"
+    left = processes_under(out)
+    assert not left, f"processes of the killed batch are still running: {left}"
 
     run = tito("grade", "01", "--submissions", str(subs), "--output", str(out))
     assert run.returncode == 0, run.stdout + run.stderr
