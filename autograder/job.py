@@ -94,17 +94,18 @@ def _ready_client_class():
 
         async def wait_for_ready(self, timeout=None):
             deadline = time.monotonic() + (60 if timeout is None else timeout)
+            asked = set()  # a slow kernel answers an earlier request: any of them will do
             while True:
-                msg_id = self.kernel_info()
+                asked.add(self.kernel_info())
                 try:
                     reply = await self.shell_channel.get_msg(timeout=1)
                 except Empty:
                     reply = None
-                if reply and reply["msg_type"] == "kernel_info_reply" and reply["parent_header"].get("msg_id") == msg_id:
+                if reply and reply["msg_type"] == "kernel_info_reply":
                     try:
                         while True:
                             msg = await self.iopub_channel.get_msg(timeout=0.2)
-                            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                            if (msg["parent_header"].get("msg_id") in asked and msg["msg_type"] == "status"
                                     and msg["content"]["execution_state"] == "idle"):
                                 self._handle_kernel_info_reply(reply)
                                 return
