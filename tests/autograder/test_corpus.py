@@ -241,10 +241,11 @@ def attempts(out_dir, subs_dir, port):
         "imports-reference": (add_after(stub(ok, "reductions-impl"), "reductions-impl", steal_reference(ROOT)),
                               {"test-reductions"}),
         "trespasses": (add_after(ok, "imports", trespass({
-            "read": {"gradebook": str(out_dir / "gradebook.db"), "source": str(ROOT / "source/01_tensor/01_tensor.ipynb"),
+            "read": {"gradebook": str(out_dir / "instructor/gradebook.db"),
+                     "source": str(ROOT / "source/01_tensor/01_tensor.ipynb"),
                      "classmate": str(subs_dir / "honest/01_tensor/01_tensor.ipynb"),
-                     "results": str(out_dir / "results/honest/01_tensor.json")},
-            "write": {"grades": str(out_dir / "grades.csv"), "gradebook": str(out_dir / "gradebook.db"),
+                     "results": str(out_dir / "instructor/results/honest/01_tensor.json")},
+            "write": {"grades": str(out_dir / "instructor/grades.csv"), "gradebook": str(out_dir / "instructor/gradebook.db"),
                       "repository": str(ROOT / "pwned.txt")}}, port)), set()),
         "leaves-daemons": (add_after(ok, "imports", DAEMON), set()),
         "hogs-resources": (add_after(add_after(ok, "reshape-impl", FLOOD), "reshape-impl", RESOURCE_HOGS),
@@ -355,7 +356,7 @@ def test_limits_stop_memory_files_processes_and_output(corpus):
     assert "FILE: refused" in text, "a 100 MB file should exceed the file-size limit"
     assert "PROCESSES: refused after" in text, "200 processes should exceed the process limit"
     assert "[output truncated by the grader" in text, "5 MB of output should be truncated"
-    executed = corpus["out"] / "autograded/hogs-resources/01_tensor/01_tensor.ipynb"
+    executed = corpus["out"] / "instructor/autograded/hogs-resources/01_tensor/01_tensor.ipynb"
     assert executed.stat().st_size < 4 * 1024**2, f"executed notebook is {executed.stat().st_size} bytes"
     cells = {c["grade_id"]: c for c in result(corpus["out"], "hogs-resources")["cells"]}
     assert "MemoryError" in cells["test-reshape-view"]["message"], cells["test-reshape-view"]
@@ -387,7 +388,7 @@ def test_feedback_reveals_no_hidden_test(corpus):
 def test_gradebook_matches_results(corpus):
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{corpus['out'] / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{corpus['out'] / 'instructor/gradebook.db'}") as gb:
         totals = {s.student.id: float(s.score) for s in gb.find_assignment("01_tensor").submissions}
     for sid in list(corpus["cases"]) + ["honest", "blank"]:
         assert totals[sid] == result(corpus["out"], sid)["score"], \
@@ -395,7 +396,7 @@ def test_gradebook_matches_results(corpus):
 
 
 def test_results_of_others_are_intact(corpus):
-    honest = corpus["out"] / "results/honest/01_tensor.json"
+    honest = corpus["out"] / "instructor/results/honest/01_tensor.json"
     assert json.loads(honest.read_text())["score"] == 17
     digest = hashlib.sha256((corpus["subs"] / "honest/01_tensor/01_tensor.ipynb").read_bytes()).hexdigest()
     assert json.loads(honest.read_text())["submission_sha256"] == digest
