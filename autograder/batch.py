@@ -171,9 +171,12 @@ class Batch:
                 for future in dask_completed(futures):
                     yield future.result()
             return
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
             for future in as_completed([pool.submit(run_job, s) for s in specs]):
                 yield future.result()
+        finally:  # interrupted: the jobs not started yet are dropped, not run to the end
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def rerender_feedback(self) -> int:
         """Feedback pages and grades.csv again from the result files, with the gradebook's scores

@@ -34,7 +34,8 @@ def _server() -> subprocess.Popen:
     if server is None or server.poll() is not None:
         server = _local.server = subprocess.Popen(
             [sys.executable, "-m", "autograder.runner"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            cwd=str(Path(__file__).resolve().parent.parent), env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            cwd=str(Path(__file__).resolve().parent.parent), env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            start_new_session=True)  # Ctrl-C stops the batch; its running jobs are not interrupted mid-write
     return server
 
 
