@@ -19,6 +19,9 @@ cell's own code objects. A hardened assert's condition must be a real bool and e
 comparison in it compares plain values (numbers, strings, tuples, dtypes, numpy arrays of
 non-object dtype).
 
+Before each of its markers a graded cell checks that no library code changed since the reset
+(student code the test called could have patched what the asserts after it use).
+
 So a submission that patched `np.allclose`, `print`, the traceback display or IPython's input
 transformers, rebound a test helper, or returns objects whose `==` is always True gets no credit
 for it, by construction. The grader credits a graded cell only if the random markers at its end
@@ -44,7 +47,7 @@ import numpy.linalg  # noqa: F401  (snapshotted with numpy)
 import numpy.testing  # noqa: F401
 from ipykernel.ipkernel import IPythonKernel
 
-from .protocol import CELL_MARK, CELLS_FILE_ENV, THREADS_MESSAGE
+from .protocol import CELL_MARK, CELLS_FILE_ENV, MARKER_PREFIX, THREADS_MESSAGE
 
 # taken at import, before any submission code: the only compile and exec the instructor's cells see
 _compile, _exec = compile, exec
@@ -96,6 +99,15 @@ class Checks:
             return self._len(x) <= _MAX_ITEMS and all(self.plain(k, depth + 1) and self.plain(v, depth + 1)
                                                       for k, v in x.items())
         return False
+
+    changed_code = staticmethod(lambda: [])  # set by the Guard: what library code changed since the reset
+
+    def untouched(self) -> None:
+        """Called before each marker of a graded cell: the code the test called must not have changed
+        library code while it ran (a `__matmul__` that rebinds `numpy.allclose` for the asserts after it)."""
+        changed = self.changed_code()
+        if changed:
+            raise AssertionError(f"the code this test called changed {', '.join(changed[:3])} while the test ran")
 
     def _refuse(self, x, what: str):
         raise AssertionError(f"{what} a {self._type(x).__name__} object; a test compares plain values "
@@ -154,6 +166,16 @@ class _Harden(ast.NodeTransformer):
         node.test = self._condition(node.test)
         return ast.fix_missing_locations(node)
 
+    def visit_Expr(self, node: ast.Expr):
+        """A marker's print (see assemble._marked) is preceded by `untouched()`."""
+        call = node.value
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
+                and len(call.args) == 1 and isinstance(call.args[0], ast.Constant)
+                and str(call.args[0].value).startswith(MARKER_PREFIX)):
+            check = ast.copy_location(ast.Expr(self._helper("untouched", [], node)), node)
+            return [ast.fix_missing_locations(check), node]
+        return self.generic_visit(node)
+
     def _condition(self, node: ast.expr) -> ast.expr:
         """A node in boolean position: its value must be a real bool."""
         if isinstance(node, ast.BoolOp):
@@ -206,6 +228,18 @@ class _Snapshot:
         self.code = tuple(map(_code_of, self.functions))
         self.defaults = tuple(map(_defaults_of, self.functions))
         self.kwdefaults = tuple(map(_kwdefaults_of, self.functions))
+
+    def changed_code(self) -> list[str]:
+        """Names whose value is or was callable (a function, a class) and changed, or functions whose
+        code or defaults changed. A changed piece of data (a cache a library fills in) is not listed."""
+        ns, owner = vars(self.owner), getattr(self.owner, "__name__", "?")
+        saved = dict(zip(self.keys, self.values))
+        names = [k for k in set(ns) | set(saved) if type(k) is str and ns.get(k, _MISSING) is not saved.get(k, _MISSING)
+                 and (callable(ns.get(k)) or callable(saved.get(k)))
+                 and not (isinstance(self.owner, types.ModuleType) and sys.modules.get(f"{owner}.{k}") is ns.get(k))]
+        names += [f.__name__ for f, c, d, kw in zip(self.functions, self.code, self.defaults, self.kwdefaults)
+                  if f.__code__ is not c or f.__defaults__ is not d or f.__kwdefaults__ is not kw]
+        return [f"{owner}.{n}" for n in sorted(set(names))]
 
     def restore(self) -> None:
         ns, functions = vars(self.owner), self.functions
@@ -270,6 +304,9 @@ class _Snapshots(list):
             for snapshot in self:
                 snapshot.restore()
 
+    def changed_code(self) -> list[str]:
+        return [] if self.unchanged() else [name for snapshot in self for name in snapshot.changed_code()]
+
 
 class Guard:
     """Snapshots taken before the submission runs, and their restoration before each instructor cell."""
@@ -279,6 +316,7 @@ class Guard:
         self.checks = Checks()
         self.modules: dict[str, types.ModuleType] = {}
         self.namespaces = _Snapshots()
+        self.checks.changed_code = self.namespaces.changed_code
         self.instructor_names: dict[str, object] = {}
         self.sys_hooks = {name: getattr(sys, name, None) for name in _SYS_HOOKS}
         self.sys_lists = {name: list(getattr(sys, name)) for name in _SYS_LISTS}
@@ -522,9 +560,8 @@ class GradingKernel(IPythonKernel):
                 ns[cell.checks_name] = guard.checks
             else:
                 before, modules_before = dict(ns), set(sys.modules)
-            with shell.builtin_trap:
-                for code in cell.codes:
-                    _exec(code, ns)
+            for code in cell.codes:  # get_ipython and display are in the namespace and builtins already
+                _exec(code, ns)
         except BaseException as e:  # a failed test; a reply must always go back
             shell.showtraceback(tb_offset=1)
             reply.update(status="error", ename=type(e).__name__, evalue="", traceback=[])

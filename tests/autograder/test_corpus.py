@@ -212,6 +212,16 @@ SWAP_NUMPY_CODE = """import numpy
 for f in (numpy.array_equal, numpy.allclose):  # the same function objects, with other code
     f._implementation.__code__ = (lambda *a, **k: True).__code__
 """
+# Code that a test calls changes what the rest of that test uses (the room is reset before a cell,
+# not before each assert): the kernel checks before each marker that no library code changed.
+PATCHES_WHILE_TESTED = """_real_matmul = Tensor.__matmul__
+def _off_by_one_and_patching(self, other):
+    import numpy
+    numpy.array_equal = numpy.allclose = lambda *a, **k: True
+    out = _real_matmul(self, other)
+    return Tensor(out.data + 1, dtype=out.data.dtype)
+Tensor.__matmul__ = _off_by_one_and_patching
+"""
 FLOOD = """for _ in range(4000):  # 5 MB
     print("flood " * 200)
 """
@@ -261,6 +271,7 @@ def attempts(out_dir, subs_dir, port):
         "rewrites-messages": (add_after(ok, "tensor-class-impl", REWRITE_MESSAGES), {"test-memory-footprint"}),
         "swaps-library-code": (add_after(add_after(ok, "imports", SWAP_NUMPY_CODE), "matmul-impl", OFF_BY_ONE_MATMUL),
                                {"test-matmul"}),
+        "patches-while-tested": (add_after(ok, "matmul-impl", PATCHES_WHILE_TESTED), {"test-matmul"}),
     }
 
 
@@ -383,6 +394,15 @@ def test_feedback_reveals_no_hidden_test(corpus):
         assert not leaked, f"{page} shows hidden-test code: {leaked[:2]}"
         # the messages of hidden asserts carry expected values; they must not be shown either
         assert "expected 120" not in html and "a float64 array should become float32" not in html, page
+
+
+def test_only_feedback_pages_are_outside_instructor(corpus):
+    """What may go back to students is feedback/ alone; hidden tests and solutions are under instructor/."""
+    out = corpus["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["feedback", "instructor"], sorted(p.name for p in out.iterdir())
+    other = [str(p) for p in (out / "feedback").rglob("*") if p.is_file() and p.suffix != ".html"]
+    assert not other, f"feedback/ should hold only feedback pages, found {other[:3]}"
+    assert (out / "instructor/source/01_tensor/01_tensor.ipynb").exists(), "the nbgrader course is under instructor/"
 
 
 def test_gradebook_matches_results(corpus):
