@@ -57,17 +57,15 @@ _UNSETTABLE = {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__
 _NoneType = type(None)
 _SCALARS = (bool, int, float, complex, str, bytes, _NoneType, slice, range, type(Ellipsis))
 _MAX_ITEMS = 1_000_000
+_PYTHON_ROOTS = {os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix)} | {sys.prefix + os.sep,
+                                                                                        sys.base_prefix + os.sep}
+_HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # where installed code lives: the interpreter, the virtual environment, the grading package and
 # this kernel (in the sandbox under /grader); anything else that runs is the submission's
-_LIBRARY_ROOTS = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix)}
-                       | {sys.prefix + os.sep, sys.base_prefix + os.sep,
-                          os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
-                          "/grader/"})
+_LIBRARY_ROOTS = tuple(_PYTHON_ROOTS | {os.path.dirname(_HERE.rstrip(os.sep)) + os.sep, "/grader/"})
 # the modules whose state the guard keeps: installed libraries and this package, never the package
 # being graded (the notebook's own code extends it) nor the notebook's namespace
-_INSTALLED_ROOTS = tuple({os.path.realpath(p) + os.sep for p in (sys.prefix, sys.base_prefix)}
-                         | {sys.prefix + os.sep, sys.base_prefix + os.sep,
-                            os.path.dirname(os.path.abspath(__file__)) + os.sep, "/grader/lib/"})
+_INSTALLED_ROOTS = tuple(_PYTHON_ROOTS | {_HERE, "/grader/lib/"})
 
 
 class Checks:
