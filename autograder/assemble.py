@@ -13,8 +13,8 @@ only if its end marker is in the output, so hiding a failure, exiting early or k
 kernel earns nothing: the code after a failed assert never runs.
 
 The instructor's code cells are not sent as text: `Assembled.trusted` holds them (graded ones
-with their markers), and the notebook cell that runs one holds only `CELL_MARK` and its index
-(see `protocol.py`).
+with their markers), and the notebook cell that runs one holds only `CELL_MARK`, its index and
+a token of this assembly, which a student's cell cannot know (see `protocol.py`).
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ class Assembled:
     graded: list[GradedCell] = field(default_factory=list)
     student_cells: list[int] = field(default_factory=list)  # indices of code the student wrote
     trusted: list[dict] = field(default_factory=list)  # the instructor's cells: {"graded": bool, "source": str}
+    token: str = field(default_factory=lambda: secrets.token_hex(16))  # in the mark of each trusted cell
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -125,7 +126,7 @@ def assemble(source_nb: dict, release_nb: dict, submission: dict, skip: set[str]
 
     def by_index(source: str, graded: bool) -> str:
         out.trusted.append({"graded": graded, "source": source})
-        return f"{CELL_MARK}{len(out.trusted) - 1}"
+        return f"{CELL_MARK}{len(out.trusted) - 1} {out.token}"
 
     def put_added(after: str | None) -> None:
         for n, cell in enumerate(added.get(after, [])):

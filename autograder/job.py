@@ -175,7 +175,7 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     cells_file = scratch / "cells.json"
     fd = os.open(cells_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(assembled.trusted, f)
+        json.dump({"token": assembled.token, "cells": assembled.trusted}, f)
     env[CELLS_FILE_ENV] = str(cells_file)
     uid = job_uid() if spec.use_bwrap else None
     _write_kernelspec(work / "kernels", kernel_argv(limits, scratch, Path(spec.package_dir), data_dir,

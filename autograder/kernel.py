@@ -502,16 +502,16 @@ def _preimport(cells: list[TrustedCell]) -> None:
             pass
 
 
-def _load_cells(shell) -> list[TrustedCell]:
-    """The instructor's cells from the file the job wrote; the file is deleted, so only this kernel
-    (not the submission it runs) ever reads the hidden tests and their markers."""
+def _load_cells(shell) -> tuple[str | None, list[TrustedCell]]:
+    """The token and the instructor's cells from the file the job wrote; the file is deleted, so
+    only this kernel (not the submission it runs) ever reads the hidden tests and their markers."""
     path = os.environ.pop(CELLS_FILE_ENV, None)
     if not path:
-        return []
+        return None, []
     with open(path, encoding="utf-8") as f:
-        cells = json.load(f)
+        data = json.load(f)
     os.unlink(path)
-    return [compile_cell(shell, i, c["source"], c["graded"]) for i, c in enumerate(cells)]
+    return data["token"], [compile_cell(shell, i, c["source"], c["graded"]) for i, c in enumerate(data["cells"])]
 
 
 class GradingKernel(IPythonKernel):
@@ -521,15 +521,15 @@ class GradingKernel(IPythonKernel):
         super().__init__(**kwargs)
         # Python's own traceback format: the colored, in-context one costs 15 ms per failed test
         self.shell.InteractiveTB.set_mode("Plain")
-        self.cells = _load_cells(self.shell)
+        self.token, self.cells = _load_cells(self.shell)
         _preimport(self.cells)
         self.guard = Guard(self)
 
     async def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False,
                          **kwargs):
-        first = code.split("\n", 1)[0].strip()
-        if first.startswith(CELL_MARK) and first[len(CELL_MARK):].isdigit():
-            return self._run_instructor_cell(int(first[len(CELL_MARK):]))
+        index, _, token = code.split("\n", 1)[0].strip().removeprefix(CELL_MARK).partition(" ")
+        if code.startswith(CELL_MARK) and index.isdigit() and self.token is not None and token == self.token:
+            return self._run_instructor_cell(int(index))  # otherwise it is a student's cell like any other
         number, guard = self.shell.execution_count, self.guard
         try:
             return await super().do_execute(code, silent, store_history, user_expressions, allow_stdin, **kwargs)

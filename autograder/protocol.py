@@ -7,7 +7,7 @@ import re
 
 # The instructor's cells (setup, demonstrations, graded tests) never travel as text: the job writes
 # them to a file the kernel reads, compiles and deletes when it starts, before any submission code;
-# the notebook cell sent for one is this mark and its index in that file. The kernel resets the
+# the notebook cell sent for one is this mark, its index in that file and the file's token. The kernel resets the
 # room before each, records the names an instructor cell binds, and hardens a graded cell's asserts.
 CELL_MARK = "# tinytorch-grader: cell "
 CELLS_FILE_ENV = "TINYTORCH_GRADER_CELLS"

@@ -212,6 +212,16 @@ SWAP_NUMPY_CODE = """import numpy
 for f in (numpy.array_equal, numpy.allclose):  # the same function objects, with other code
     f._implementation.__code__ = (lambda *a, **k: True).__code__
 """
+# A student's cell that says it is the instructor's: the kernel recorded the names it bound as the
+# instructor's and put them back before every test (now a cell runs as the instructor's only with a
+# token the student never sees)
+POSES_AS_INSTRUCTOR = """# tinytorch-grader: instructor cell
+import numpy as _numpy
+class _Lenient:
+    def __getattr__(self, name):
+        return (lambda *a, **k: True) if name in ("allclose", "array_equal") else getattr(_numpy, name)
+np = _Lenient()
+"""
 # Code that a test calls changes what the rest of that test uses (the room is reset before a cell,
 # not before each assert): the kernel checks before each marker that no library code changed.
 PATCHES_WHILE_TESTED = """_real_matmul = Tensor.__matmul__
@@ -272,6 +282,8 @@ def attempts(out_dir, subs_dir, port):
         "swaps-library-code": (add_after(add_after(ok, "imports", SWAP_NUMPY_CODE), "matmul-impl", OFF_BY_ONE_MATMUL),
                                {"test-matmul"}),
         "patches-while-tested": (add_after(ok, "matmul-impl", PATCHES_WHILE_TESTED), {"test-matmul"}),
+        "poses-as-instructor": (add_after(add_after(ok, "imports", POSES_AS_INSTRUCTOR), "matmul-impl", OFF_BY_ONE_MATMUL),
+                                {"test-matmul"}),
     }
 
 
