@@ -19,7 +19,7 @@ cell's own code objects. A hardened assert's condition must be a real bool and e
 comparison in it compares plain values (numbers, strings, tuples, dtypes, numpy arrays of
 non-object dtype).
 
-Before each of its markers a graded cell checks that no library code changed since the reset
+Before its end marker a graded cell checks that no library code changed since the reset
 (student code the test called could have patched what the asserts after it use).
 
 So a submission that patched `np.allclose`, `print`, the traceback display or IPython's input
@@ -47,7 +47,7 @@ import numpy.linalg  # noqa: F401  (snapshotted with numpy)
 import numpy.testing  # noqa: F401
 from ipykernel.ipkernel import IPythonKernel
 
-from .protocol import CELL_MARK, CELLS_FILE_ENV, MARKER_PREFIX, THREADS_MESSAGE
+from .protocol import CELL_MARK, CELLS_FILE_ENV, THREADS_MESSAGE
 
 # taken at import, before any submission code: the only compile and exec the instructor's cells see
 _compile, _exec = compile, exec
@@ -101,7 +101,7 @@ class Checks:
     changed_code = staticmethod(lambda: [])  # set by the Guard: what library code changed since the reset
 
     def untouched(self) -> None:
-        """Called before each marker of a graded cell: the code the test called must not have changed
+        """Called before the end marker of a graded cell: the code the test called must not have changed
         library code while it ran (a `__matmul__` that rebinds `numpy.allclose` for the asserts after it)."""
         changed = self.changed_code()
         if changed:
@@ -164,16 +164,6 @@ class _Harden(ast.NodeTransformer):
         node.test = self._condition(node.test)
         return ast.fix_missing_locations(node)
 
-    def visit_Expr(self, node: ast.Expr):
-        """A marker's print (see assemble._marked) is preceded by `untouched()`."""
-        call = node.value
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
-                and len(call.args) == 1 and isinstance(call.args[0], ast.Constant)
-                and str(call.args[0].value).startswith(MARKER_PREFIX)):
-            check = ast.copy_location(ast.Expr(self._helper("untouched", [], node)), node)
-            return [ast.fix_missing_locations(check), node]
-        return self.generic_visit(node)
-
     def _condition(self, node: ast.expr) -> ast.expr:
         """A node in boolean position: its value must be a real bool."""
         if isinstance(node, ast.BoolOp):
@@ -227,9 +217,21 @@ class _Snapshot:
         self.defaults = tuple(map(_defaults_of, self.functions))
         self.kwdefaults = tuple(map(_kwdefaults_of, self.functions))
 
+    def _dict_differs(self) -> bool:
+        ns = vars(self.owner)
+        return len(ns) != len(self.keys) or any(map(_is_not, ns, self.keys)) or any(map(_is_not, ns.values(), self.values))
+
+    def _code_differs(self) -> bool:
+        functions = self.functions
+        return (any(map(_is_not, map(_code_of, functions), self.code))
+                or any(map(_is_not, map(_defaults_of, functions), self.defaults))
+                or any(map(_is_not, map(_kwdefaults_of, functions), self.kwdefaults)))
+
     def changed_code(self) -> list[str]:
         """Names whose value is or was callable (a function, a class) and changed, or functions whose
         code or defaults changed. A changed piece of data (a cache a library fills in) is not listed."""
+        if not (self._dict_differs() or self._code_differs()):
+            return []
         ns, owner = vars(self.owner), getattr(self.owner, "__name__", "?")
         saved = dict(zip(self.keys, self.values))
         names = [k for k in set(ns) | set(saved) if type(k) is str and ns.get(k, _MISSING) is not saved.get(k, _MISSING)
@@ -239,16 +241,17 @@ class _Snapshot:
                   if f.__code__ is not c or f.__defaults__ is not d or f.__kwdefaults__ is not kw]
         return [f"{owner}.{n}" for n in sorted(set(names))]
 
-    def restore(self) -> None:
-        ns, functions = vars(self.owner), self.functions
-        if len(ns) != len(self.keys) or any(map(_is_not, ns, self.keys)) or any(map(_is_not, ns.values(), self.values)):
+    def restore(self) -> bool:
+        """Put back what changed. False if the namespace still differs, by what is kept (a submodule the
+        import system bound since) or only in the order of its keys: its snapshot is then taken again,
+        or the fast check would fail, and every namespace be checked one by one, before every cell."""
+        if self._dict_differs():
             _restore_dict(self.owner, dict(zip(self.keys, self.values)),
                           _submodules(self.owner) if isinstance(self.owner, types.ModuleType) else frozenset())
-        if (any(map(_is_not, map(_code_of, functions), self.code))
-                or any(map(_is_not, map(_defaults_of, functions), self.defaults))
-                or any(map(_is_not, map(_kwdefaults_of, functions), self.kwdefaults))):
-            for f, code, defaults, kwdefaults in zip(functions, self.code, self.defaults, self.kwdefaults):
+        if self._code_differs():
+            for f, code, defaults, kwdefaults in zip(self.functions, self.code, self.defaults, self.kwdefaults):
                 f.__code__, f.__defaults__, f.__kwdefaults__ = code, defaults, kwdefaults
+        return not self._dict_differs()
 
 
 _NUMPY_DISPATCHER = type(np.allclose)  # numpy's public functions wrap a Python implementation
@@ -298,9 +301,12 @@ class _Snapshots(list):
                 and not any(map(_is_not, map(_kwdefaults_of, functions), kwdefaults)))
 
     def restore(self) -> None:
-        if not self.unchanged():
-            for snapshot in self:
-                snapshot.restore()
+        if self.unchanged():
+            return
+        for i, snapshot in enumerate(self):
+            if not snapshot.restore():
+                self[i] = _Snapshot(snapshot.owner, vars(snapshot.owner))
+                self._flat = None
 
     def changed_code(self) -> list[str]:
         return [] if self.unchanged() else [name for snapshot in self for name in snapshot.changed_code()]
@@ -431,17 +437,31 @@ def _restore_methods(obj, saved: dict) -> None:
 
 
 def _restore_dict(obj, saved: dict, keep: set = frozenset()) -> None:
+    """Make obj's namespace saved again (keys in keep stay): a module's dict directly, a class's with
+    type's own setattr, so that a __setattr__ the submission gave its type cannot refuse."""
     current = vars(obj)
+    if isinstance(obj, types.ModuleType):
+        def put(key, value):
+            current[key] = value
+
+        def drop(key):
+            current.pop(key, None)
+    else:
+        def put(key, value):
+            type.__setattr__(obj, key, value)
+
+        def drop(key):
+            type.__delattr__(obj, key)
     for key in [k for k in current if k not in saved and k not in keep]:
         if key not in _UNSETTABLE:
             try:
-                delattr(obj, key)
+                drop(key)
             except (AttributeError, TypeError):
                 pass
     for key, value in saved.items():
         if key not in _UNSETTABLE and current.get(key, _MISSING) is not value:
             try:
-                setattr(obj, key, value)
+                put(key, value)
             except (AttributeError, TypeError):
                 pass
 
@@ -471,8 +491,14 @@ def compile_cell(shell, index: int, source: str, graded: bool) -> TrustedCell:
         cell.imports = tuple({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
                              | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
                                 and not n.level})
-        if graded:
-            tree = _Harden(cell.checks_name).visit(tree)
+        if graded and tree.body:
+            harden = _Harden(cell.checks_name)
+            tree = harden.visit(tree)
+            # the end marker's print is the cell's last statement (assemble._marked): just before it,
+            # the check that the code the test called changed no library code (5 ms, so only there)
+            last = tree.body[-1]
+            tree.body.insert(-1, ast.fix_missing_locations(ast.copy_location(
+                ast.Expr(harden._helper("untouched", [], last)), last)))
         body, last = tree.body, []
         if body and isinstance(body[-1], ast.Expr):
             body, last = body[:-1], body[-1:]
