@@ -74,6 +74,8 @@ class Checks:
     def __init__(self):
         self._asarray, self._ndarray, self._generic, self._dtype = np.asarray, np.ndarray, np.generic, np.dtype
         self._ufunc, self._bool = np.ufunc, np.bool_
+        scalars = {t for t in np.sctypeDict.values() if t is not np.object_}
+        self._numpy_types = frozenset(scalars | {type(np.dtype(t)) for t in scalars})  # numpy's own classes
         self._type, self._len, self._isinstance = type, len, isinstance
         self._ops = {"Eq": lambda a, b: a == b, "NotEq": lambda a, b: a != b, "Lt": lambda a, b: a < b,
                      "LtE": lambda a, b: a <= b, "Gt": lambda a, b: a > b, "GtE": lambda a, b: a >= b,
@@ -88,7 +90,7 @@ class Checks:
         if t is self._ndarray:
             return x.dtype.kind != "O"
         if self._isinstance(x, (self._generic, self._dtype)):
-            return t.__module__.startswith("numpy") and t.__name__ != "object_"
+            return t in self._numpy_types  # not a subclass of the submission's: its __module__ says anything
         if depth > 20:
             return False
         if t in (tuple, list, set, frozenset):

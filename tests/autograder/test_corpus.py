@@ -212,6 +212,15 @@ SWAP_NUMPY_CODE = """import numpy
 for f in (numpy.array_equal, numpy.allclose):  # the same function objects, with other code
     f._implementation.__code__ = (lambda *a, **k: True).__code__
 """
+# A numpy scalar whose == is always True, passed off as numpy's own by its __module__
+NUMPY_IMPOSTOR = """import numpy
+class _Agreeable(numpy.int64):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    __hash__ = numpy.int64.__hash__
+_Agreeable.__module__ = "numpy"
+Tensor.memory_footprint = lambda self: _Agreeable(0)
+"""
 # A student's cell that says it is the instructor's: the kernel recorded the names it bound as the
 # instructor's and put them back before every test (now a cell runs as the instructor's only with a
 # token the student never sees)
@@ -223,7 +232,7 @@ class _Lenient:
 np = _Lenient()
 """
 # Code that a test calls changes what the rest of that test uses (the room is reset before a cell,
-# not before each assert): the kernel checks before each marker that no library code changed.
+# not before each assert): the kernel checks before the end marker that no library code changed.
 PATCHES_WHILE_TESTED = """_real_matmul = Tensor.__matmul__
 def _off_by_one_and_patching(self, other):
     import numpy
@@ -282,6 +291,7 @@ def attempts(out_dir, subs_dir, port):
         "swaps-library-code": (add_after(add_after(ok, "imports", SWAP_NUMPY_CODE), "matmul-impl", OFF_BY_ONE_MATMUL),
                                {"test-matmul"}),
         "patches-while-tested": (add_after(ok, "matmul-impl", PATCHES_WHILE_TESTED), {"test-matmul"}),
+        "numpy-impostor": (add_after(ok, "tensor-class-impl", NUMPY_IMPOSTOR), {"test-memory-footprint"}),
         "poses-as-instructor": (add_after(add_after(ok, "imports", POSES_AS_INSTRUCTOR), "matmul-impl", OFF_BY_ONE_MATMUL),
                                 {"test-matmul"}),
     }
