@@ -11,6 +11,10 @@ Each graded test cell gets random markers: one printed where the hidden tests be
 visible asserts passed) and one at its end (every assert passed). The grader credits a cell
 only if its end marker is in the output, so hiding a failure, exiting early or killing the
 kernel earns nothing: the code after a failed assert never runs.
+
+The instructor's code cells are not sent as text: `Assembled.trusted` holds them (graded ones
+with their markers), and the notebook cell that runs one holds only `CELL_MARK`, its index and
+a token of this assembly, which a student's cell cannot know (see `protocol.py`).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import copy
 import secrets
 from dataclasses import dataclass, field
 
-from .protocol import GRADED_MARK, INSTRUCTOR_MARK, MARKER_PREFIX
+from .protocol import CELL_MARK, MARKER_PREFIX
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 
@@ -47,6 +51,8 @@ class Assembled:
     notebook: dict
     graded: list[GradedCell] = field(default_factory=list)
     student_cells: list[int] = field(default_factory=list)  # indices of code the student wrote
+    trusted: list[dict] = field(default_factory=list)  # the instructor's cells: {"graded": bool, "source": str}
+    token: str = field(default_factory=lambda: secrets.token_hex(16))  # in the mark of each trusted cell
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -85,7 +91,7 @@ def _added_cells(submission: dict, known_ids: set[str]) -> dict[str | None, list
 
 def _marked(src: str, visible: str, end: str) -> str:
     lines = src.split("\n")
-    out = [GRADED_MARK]
+    out = []
     for line in lines:
         if line.strip() == BEGIN_HIDDEN:
             indent = line[: len(line) - len(line.lstrip())]
@@ -118,6 +124,10 @@ def assemble(source_nb: dict, release_nb: dict, submission: dict, skip: set[str]
             out.student_cells.append(len(cells))
         cells.append(cell)
 
+    def by_index(source: str, graded: bool) -> str:
+        out.trusted.append({"graded": graded, "source": source})
+        return f"{CELL_MARK}{len(out.trusted) - 1} {out.token}"
+
     def put_added(after: str | None) -> None:
         for n, cell in enumerate(added.get(after, [])):
             cid = f"student-added-{after}-{n}"
@@ -141,12 +151,12 @@ def assemble(source_nb: dict, release_nb: dict, submission: dict, skip: set[str]
         elif meta.get("grade"):
             visible, end = (f"{MARKER_PREFIX}{secrets.token_hex(16)}" for _ in range(2))
             src = "raise RuntimeError('this test stopped the kernel in an earlier run')" if cid in skip \
-                else _marked(text(cell), visible, end)
+                else by_index(_marked(text(cell), visible, end), graded=True)
             out.graded.append(GradedCell(meta.get("grade_id", cid), float(meta.get("points", 0)), len(cells),
                                          visible, end))
             cells.append(_code_cell(cid, src, cell.get("metadata", {})))
         else:
-            src = "" if cid in skip else f"{INSTRUCTOR_MARK}\n{text(cell)}"
+            src = "" if cid in skip or not text(cell).strip() else by_index(text(cell), graded=False)
             cells.append(_code_cell(cid, src, cell.get("metadata", {})))
         put_added(cid)
     return out

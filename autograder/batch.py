@@ -1,11 +1,13 @@
 """Grading a class: discover, grade in parallel, write every result once, resume after a kill.
 
     output/
-      grades.csv                         one row per submission, rebuilt at the end of every run
-      results/<student>/<assignment>.json  each graded cell's result (the commit point of a job)
-      autograded/<student>/<assignment>/<assignment>.ipynb   the executed notebook
-      feedback/<student>/<assignment>/<assignment>.html      feedback without hidden tests
-      gradebook.db, source/, nbgrader_config.py              the nbgrader course, for formgrader
+      feedback/<student>/<assignment>/<assignment>.html   to hand back: each student's own page,
+                                                          without hidden tests or expected values
+      instructor/                                         never to hand back:
+        grades.csv                        one row per submission, rebuilt at the end of every run
+        results/<student>/<assignment>.json   each graded cell's result (the commit point of a job)
+        autograded/<student>/<assignment>/<assignment>.ipynb   the executed notebook, hidden tests in it
+        gradebook.db, source/, nbgrader_config.py   the nbgrader course for formgrader (solutions in it)
 
 Jobs run in worker threads (`--workers N`), each job in its own process, or on a Dask cluster
 (`--scheduler ADDRESS`). Either way they only return results: the main thread alone writes
@@ -38,6 +40,11 @@ from .runner import run_job
 from .sandbox import Limits, bwrap_path, sandbox_warning
 
 CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason"]
+FEEDBACK, INSTRUCTOR = "feedback", "instructor"  # what may go back to students, and what never may
+
+
+def instructor_dir(output: Path) -> Path:
+    return Path(output) / INSTRUCTOR
 
 
 @dataclass
@@ -65,22 +72,27 @@ class Batch:
                  progress: Callable[[str], None] = print):
         self.module: Module = find_module(assignment, root)
         self.submissions, self.output = submissions and Path(submissions), Path(output).resolve()
+        if self.submissions is not None and not self.submissions.exists():  # before anything is written
+            raise TitoError(f"submissions directory not found: {self.submissions}")
+        self.private = instructor_dir(self.output)
         self.workers, self.scheduler, self.limits, self.root = max(1, workers), scheduler, limits, root
         self.progress = progress
         self.total_points = float(read_notebook_json(self.module.source(root))["metadata"]["tinytorch"]["points"])
 
     # --- paths ------------------------------------------------------------------------------------
     def result_path(self, sid: str) -> Path:
-        return self.output / "results" / sid / f"{self.module.name}.json"
+        return self.private / "results" / sid / f"{self.module.name}.json"
 
     def _dest(self, kind: str, sid: str, suffix: str) -> Path:
-        return self.output / kind / sid / self.module.name / f"{self.module.name}{suffix}"
+        """feedback/ at the top, for the students; anything else under instructor/."""
+        base = self.output if kind == FEEDBACK else self.private
+        return base / kind / sid / self.module.name / f"{self.module.name}{suffix}"
 
     # --- the run ----------------------------------------------------------------------------------
     def run(self) -> Summary:
         started = time.monotonic()
-        self.output.mkdir(parents=True, exist_ok=True)
-        with open(self.output / ".lock", "w") as lock:
+        self.private.mkdir(parents=True, exist_ok=True)
+        with open(self.private / ".lock", "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -90,12 +102,12 @@ class Batch:
         return summary
 
     def _run_locked(self) -> Summary:
-        work = self.output / ".work"
+        work = self.private / ".work"
         shutil.rmtree(work, ignore_errors=True)  # whatever a killed run left behind
         work.mkdir()
         try:
             found = self._discover(work)
-            gradebook = CourseGradebook(self.output, self.module, self.root)
+            gradebook = CourseGradebook(self.private, self.module, self.root)
             previous = {sub.student_id: self._load(sub.student_id) for sub in found}
             for old in previous.values():  # a re-run makes the gradebook agree with the result files
                 if old is not None:
@@ -111,7 +123,9 @@ class Batch:
                     reused += 1
                 else:
                     todo.append(sub)
-            if reused:
+            if reused and not todo:
+                self.progress(f"all {reused} submission(s) already graded and unchanged; nothing to grade")
+            elif reused:
                 self.progress(f"{reused} submission(s) already graded; grading the other {len(todo)}")
             warning = sandbox_warning()
             if warning and todo:
@@ -157,23 +171,26 @@ class Batch:
                 for future in dask_completed(futures):
                     yield future.result()
             return
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
             for future in as_completed([pool.submit(run_job, s) for s in specs]):
                 yield future.result()
+        finally:  # interrupted: the jobs not started yet are dropped, not run to the end
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def rerender_feedback(self) -> int:
         """Feedback pages and grades.csv again from the result files, with the gradebook's scores
         (so manual grades given in the formgrader reach the students)."""
-        gradebook = CourseGradebook(self.output, self.module, self.root)
+        gradebook = CourseGradebook(self.private, self.module, self.root)
         rows = []
-        for path in sorted((self.output / "results").glob(f"*/{self.module.name}.json")):
+        for path in sorted((self.private / "results").glob(f"*/{self.module.name}.json")):
             result = json.loads(path.read_text(encoding="utf-8"))
             if result["status"] == "graded":
                 scores = gradebook.cell_scores(result["student_id"])
                 for cell in result["cells"]:
                     cell["score"] = scores.get(cell["grade_id"], cell["score"])
                 result["score"] = sum(c["score"] for c in result["cells"])
-            _atomic_write(self._dest("feedback", result["student_id"], ".html"), feedback.render(result))
+            _atomic_write(self._dest(FEEDBACK, result["student_id"], ".html"), feedback.render(result))
             rows.append(self._row(result))
         self._write_csv(rows)
         return len(rows)
@@ -193,7 +210,7 @@ class Batch:
             dest = self._dest("autograded", sid, ".ipynb")
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(executed, dest)
-        _atomic_write(self._dest("feedback", sid, ".html"), feedback.render(result))
+        _atomic_write(self._dest(FEEDBACK, sid, ".html"), feedback.render(result))
         if result["status"] != "error":  # a grader fault is retried on the next run
             _atomic_write(self.result_path(sid), json.dumps(result, indent=1))
         gradebook.record(result)
@@ -216,7 +233,7 @@ class Batch:
         writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        _atomic_write(self.output / "grades.csv", buf.getvalue())
+        _atomic_write(self.private / "grades.csv", buf.getvalue())
 
     @staticmethod
     def _describe(result: dict) -> str:
@@ -226,5 +243,5 @@ class Batch:
 
 
 def read_grades(output: Path) -> list[dict]:
-    with open(Path(output) / "grades.csv", newline="", encoding="utf-8") as f:
+    with open(instructor_dir(output) / "grades.csv", newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))

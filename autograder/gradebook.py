@@ -1,8 +1,8 @@
 """The batch's nbgrader course: its gradebook, written by one writer only.
 
-The output directory of `tito grade` is an nbgrader course directory: `source/` (the
-instructor's notebook), `gradebook.db`, `autograded/` (executed notebooks) and `feedback/`,
-plus an `nbgrader_config.py`, so nbgrader's formgrader can open it for manual review. sqlite is
+The `instructor/` directory of `tito grade`'s output is an nbgrader course directory: `source/`
+(the instructor's notebook), `gradebook.db`, `autograded/` (executed notebooks) and an
+`nbgrader_config.py`, so nbgrader's formgrader can open it for manual review. sqlite is
 not safe for concurrent writers, so only the batch's main thread calls `record`; workers only
 return results. Recording is idempotent: a re-run records every result again, which leaves the
 gradebook as the result files say, however the last run ended.

@@ -40,11 +40,12 @@ def notebook_problem(path: Path) -> str | None:
     if size == 0:
         return "the notebook file is empty"
     try:
-        nb = json.loads(path.read_bytes().decode("utf-8"))
+        data = path.read_bytes().decode("utf-8")
+        nb = json.loads(data)
     except UnicodeDecodeError:
-        return "the notebook is not UTF-8 text"
+        return "the notebook is not UTF-8 text (was another kind of file renamed to .ipynb?)"
     except json.JSONDecodeError as e:
-        return f"the notebook is not valid JSON (truncated or edited by hand?): {e.msg} at line {e.lineno}"
+        return json_problem(data, e)
     if not isinstance(nb, dict):
         return f"expected a notebook (a JSON object), found a JSON {type(nb).__name__}"
     if nb.get("nbformat") != 4:
@@ -56,6 +57,19 @@ def notebook_problem(path: Path) -> str | None:
     if bad:
         return f"cells {bad[:5]} are not notebook cells"
     return None
+
+
+def json_problem(data: str, e: json.JSONDecodeError) -> str:
+    """What is wrong with a notebook that is not JSON, in words a student can act on."""
+    # json says "Unterminated string starting at" and "Expecting value": a phrase, then where
+    what = re.sub(r"\s+(starting )?at$", "", e.msg)
+    what = what[0].lower() + what[1:]
+    if what.startswith("unterminated") or e.pos >= len(data.rstrip()):  # the text ran out
+        return (f"the notebook is not valid JSON: it stops in the middle (line {e.lineno}), as if cut off "
+                "while it was saved, copied or uploaded; save it again in Jupyter and resubmit")
+    start = data.lstrip()[:20]
+    hint = " (it does not start with '{', as a notebook does)" if not start.startswith("{") else ""
+    return f"the notebook is not valid JSON: {what} at line {e.lineno}, column {e.colno}{hint}"
 
 
 def _submission(student_dir: Path, assignment: str, notebook_name: str) -> Submission:

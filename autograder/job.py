@@ -20,11 +20,12 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 from course.project import skip_slow_optional_imports
 
 from .assemble import Assembled, assemble, text
-from .protocol import MARKER_PREFIX, THREADS_RE
+from .protocol import CELLS_FILE_ENV, MARKER_PREFIX, THREADS_RE
 from .sandbox import (Limits, become_subreaper, die_with_parent, job_uid, kernel_argv, kernel_env,
                       kill_descendants)
 
@@ -72,7 +73,7 @@ def base_result(student_id: str, assignment: str, status: str, reason: str = "",
     """A result with no graded cells yet; `grade` fills it in. status: graded, invalid or error."""
     return {"student_id": student_id, "assignment": assignment, "status": status, "reason": reason,
             "score": 0.0, "max_score": 0.0, "cells": [], "notes": list(notes),
-            "submission_sha256": None, "seconds": 0.0, "sandbox": None}
+            "submission_sha256": None, "seconds": 0.0, "phases": {}, "sandbox": None}
 
 
 # --- execution ------------------------------------------------------------------------------------
@@ -81,6 +82,41 @@ class _Stopped(Exception):
     def __init__(self, index: int, kind: str):
         super().__init__(kind)
         self.index, self.kind = index, kind
+
+
+def _ready_client_class():
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class ReadyClient(AsyncKernelClient):
+        """Ready when the kernel has answered kernel_info on the shell channel and its idle status for
+        that request came on IOPub (so IOPub is connected and drained). jupyter_client's own wait
+        then listens to a silent IOPub for another 0.2 s, a sixth of a Module 01 grading."""
+
+        async def wait_for_ready(self, timeout=None):
+            deadline = time.monotonic() + (60 if timeout is None else timeout)
+            asked = set()  # a slow kernel answers an earlier request: any of them will do
+            while True:
+                asked.add(self.kernel_info())
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply and reply["msg_type"] == "kernel_info_reply":
+                    try:
+                        while True:
+                            msg = await self.iopub_channel.get_msg(timeout=0.2)
+                            if (msg["parent_header"].get("msg_id") in asked and msg["msg_type"] == "status"
+                                    and msg["content"]["execution_state"] == "idle"):
+                                self._handle_kernel_info_reply(reply)
+                                return
+                    except Empty:  # IOPub was not connected yet when the kernel answered: ask again
+                        pass
+                if not await self.is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+    return ReadyClient
 
 
 def _client_class():
@@ -121,8 +157,10 @@ def _write_kernelspec(kernel_dir: Path, argv: list[str], env: dict) -> None:
         {"argv": argv, "display_name": "TinyTorch grader", "language": "python", "env": env}))
 
 
-def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float) -> tuple[dict, _Stopped | None]:
-    """Run the notebook in a fresh sandboxed kernel; stops at the first cell that hangs or kills it."""
+def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float,
+            phases: dict[str, float] | None = None) -> tuple[dict, _Stopped | None]:
+    """Run the notebook in a fresh sandboxed kernel; stops at the first cell that hangs or kills it.
+    Adds the wall time of its phases (kernel start, cells, kernel stop) to `phases`."""
     import nbformat
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
@@ -130,18 +168,28 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     work = Path(spec.work_dir)
     scratch = work / f"scratch-{secrets.token_hex(4)}"
     scratch.mkdir(parents=True)
+    os.chdir(scratch)  # where the kernel's sockets are (see ip= below); back to work when it is done
     data_dir = Path(spec.data_dir) if spec.data_dir else None
     env = kernel_env(scratch, Path(spec.package_dir), data_dir)
+    # the instructor's cells go to the kernel in a file it reads and deletes before any submission code
+    cells_file = scratch / "cells.json"
+    fd = os.open(cells_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"token": assembled.token, "cells": assembled.trusted}, f)
+    env[CELLS_FILE_ENV] = str(cells_file)
     uid = job_uid() if spec.use_bwrap else None
     _write_kernelspec(work / "kernels", kernel_argv(limits, scratch, Path(spec.package_dir), data_dir,
                                                     spec.use_bwrap, uid), env)
     km = AsyncKernelManager(kernel_name=KERNEL_NAME,
                             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(work / "kernels")]),
-                            transport="ipc", ip=str(scratch / "kernel"),
+                            # relative to the scratch directory, the working directory of both sides:
+                            # a socket's path must stay under 108 bytes, whatever the output directory
+                            transport="ipc", ip="kernel",
                             connection_file=str(scratch / "connection.json"))
+    km.client_factory = _ready_client_class()
     if uid is not None:  # the kernel's own user must own its scratch and read its connection file
         km.write_connection_file()
-        for path in (scratch, scratch / "connection.json"):
+        for path in (scratch, scratch / "connection.json", cells_file):
             os.chown(path, uid, uid)
     nb = nbformat.from_dict(assembled.notebook)
     client = _client_class()(nb, km=km, timeout=limits.cell_timeout, startup_timeout=60, allow_errors=True,
@@ -162,8 +210,10 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
     threading.Thread(target=watchdog, daemon=True).start()
     index = -1
     kernel_log = open(work / "kernel.log", "ab")  # the kernel's own stdout and stderr, capped by RLIMIT_FSIZE
+    clock = [time.monotonic()]  # started, ready, cells done
     try:
         with client.setup_kernel(env=env, cwd=str(scratch), stdout=kernel_log, stderr=kernel_log):
+            clock.append(time.monotonic())
             for index, cell in enumerate(nb.cells[: assembled.last_graded + 1]):
                 if cell.cell_type != "code" or not cell.source.strip():
                     continue
@@ -182,10 +232,16 @@ def execute(assembled: Assembled, spec: JobSpec, limits: Limits, deadline: float
         if stopped is None:
             stopped = _Stopped(max(index, 0), "died" if index >= 0 else f"kernel failed to start: {e}")
     finally:
+        clock += [time.monotonic()] * (3 - len(clock))
         done.set()
         kill_descendants()
         kernel_log.close()
+        os.chdir(work)
         shutil.rmtree(scratch, ignore_errors=True)
+        if phases is not None:
+            for name, seconds in zip(("kernel start", "cells", "kernel stop"),
+                                     (clock[1] - clock[0], clock[2] - clock[1], time.monotonic() - clock[2])):
+                phases[name] = phases.get(name, 0.0) + seconds
     return nbformat.from_dict(nb), stopped
 
 
@@ -253,9 +309,10 @@ def grade(spec: JobSpec) -> dict:
         source_nb = json.loads(Path(spec.source).read_text(encoding="utf-8"))
         release_nb = json.loads(Path(spec.release).read_text(encoding="utf-8"))
         stopped_cells: dict[str, str] = {}  # cell id -> a key of STOP_REASONS
+        phases = result["phases"]
         for attempt in range(MAX_RERUNS + 1):
             assembled = assemble(source_nb, release_nb, submission, set(stopped_cells))
-            nb, stopped = execute(assembled, spec, limits, deadline)
+            nb, stopped = execute(assembled, spec, limits, deadline, phases)
             if stopped is None:
                 break
             if stopped.kind not in STOP_REASONS:
@@ -285,6 +342,7 @@ def grade(spec: JobSpec) -> dict:
         result.update(status="error", reason=f"grading failed: {type(e).__name__}: {e}",
                       traceback=traceback.format_exc()[-4000:])
     result["seconds"] = round(time.monotonic() - started, 2)
+    result["phases"] = {k: round(v, 3) for k, v in result["phases"].items()}
     return result
 
 

@@ -5,10 +5,12 @@ ipykernel and numpy (most of a second per submission).
 """
 import re
 
-# first line of each cell the grader sends: the kernel records an instructor cell's names, and
-# resets the room and hardens the asserts before a graded cell
-INSTRUCTOR_MARK = "# tinytorch-grader: instructor cell"
-GRADED_MARK = "# tinytorch-grader: graded cell"
+# The instructor's cells (setup, demonstrations, graded tests) never travel as text: the job writes
+# them to a file the kernel reads, compiles and deletes when it starts, before any submission code;
+# the notebook cell sent for one is this mark, its index in that file and the file's token. The kernel resets the
+# room before each, records the names an instructor cell binds, and hardens a graded cell's asserts.
+CELL_MARK = "# tinytorch-grader: cell "
+CELLS_FILE_ENV = "TINYTORCH_GRADER_CELLS"
 # a graded cell refused because threads of the submission are running; the grader neutralises
 # cell In[number] and runs the notebook again
 THREADS_MESSAGE = "tinytorch-grader: threads started in In[{number}] are still running"

@@ -1,9 +1,9 @@
 """The box a submission's kernel runs in: bubblewrap where it exists, resource limits always.
 
-The kernel command is `[bwrap ... --] python -m autograder.sandbox LIMITS -- python -m
-autograder.kernel -f CONNECTION_FILE`. This module's `main` sets the resource limits (inside the
-box, where RLIMIT_NPROC counts the box's own processes), asks to be killed with its parent, and
-execs the kernel.
+The kernel command is `[bwrap ... --] python -m autograder.sandbox LIMITS -- -f CONNECTION_FILE`.
+This module's `main` sets the resource limits (inside the box, where RLIMIT_NPROC counts the
+box's own processes), asks to be killed with its parent, and then runs the grading kernel in the
+same process (one interpreter start per kernel, not two).
 
 Under bubblewrap the kernel sees only what it needs, read-only: the system's and the virtual
 environment's Python, the grading package (reference modules before the one graded, stubs from
@@ -83,7 +83,7 @@ def kernel_argv(limits: Limits, scratch: Path, package_dir: Path, data_dir: Path
                 use_bwrap: bool, uid: int | None = None) -> list[str]:
     """The kernel command for a kernelspec; jupyter_client fills in {connection_file}."""
     grader_lib = Path(__file__).resolve().parent.parent  # holds the autograder package
-    kernel = [sys.executable, "-m", "autograder.kernel", "-f", "{connection_file}"]
+    kernel = ["-f", "{connection_file}"]  # the grading kernel's arguments
     wrapper = [sys.executable, "-m", "autograder.sandbox",
                *(f"--{k}={v}" for k, v in limits.to_dict().items())]
     if not use_bwrap:
@@ -240,8 +240,10 @@ def main(argv: list[str] | None = None) -> None:
             values[key] = fields[key](value)
     _set_limits(Limits(**values), uid)
     die_with_parent()  # the kernel dies with the grading job that started it
-    command = argv[split + 1:]
-    os.execvp(command[0], command)
+    sys.argv = [sys.argv[0], *argv[split + 1:]]
+    sys.modules["debugpy"] = None  # the grading kernel needs no debugger (its import: 60 ms per kernel)
+    from .kernel import main as kernel_main
+    kernel_main()
 
 
 if __name__ == "__main__":

@@ -20,14 +20,18 @@ def _grade(args) -> int:
     summary = batch.run()
     graded = [r for r in summary.rows if r["status"] == "graded"]
     mean = sum(float(r["score"]) for r in graded) / len(graded) if graded else 0.0
-    rate = summary.graded_now / summary.grading_seconds * 60 if summary.grading_seconds else 0.0
     print(f"\n{len(summary.rows)} submission(s): {len(graded)} graded, {summary.count('invalid')} invalid, "
           f"{summary.count('error')} grader error(s); {summary.reused} reused from an earlier run")
     if graded:
         print(f"mean score {mean:.2f} / {batch.total_points:g}")
-    print(f"{summary.graded_now} graded in {summary.grading_seconds:.1f} s ({rate:.1f} per minute); "
-          f"{summary.seconds:.1f} s in all")
-    print(f"wrote {Path(args.output) / 'grades.csv'}, results/, autograded/, feedback/ and gradebook.db")
+    if summary.graded_now:
+        rate = summary.graded_now / summary.grading_seconds * 60
+        print(f"{summary.graded_now} graded in {summary.grading_seconds:.1f} s ({rate:.1f} per minute); "
+              f"{summary.seconds:.1f} s in all")
+    else:
+        print(f"nothing was graded in this run ({summary.seconds:.1f} s)")
+    print(f"hand back: {batch.output / 'feedback'}/<student>/ (one feedback page per student, nothing else)")
+    print(f"keep: {batch.private}/ (grades.csv, results, executed notebooks with the hidden tests, gradebook)")
     return 1 if summary.count("error") else 0
 
 
@@ -47,7 +51,7 @@ def register(sub) -> None:
                        "is nbgrader's submitted layout; a zip of it works too. A re-run grades only what is missing.")
     p.add_argument("assignment", help="the module, e.g. 01_tensor or 01")
     p.add_argument("--submissions", required=True, metavar="DIR", help="submitted layout (a directory or a .zip)")
-    p.add_argument("--output", required=True, metavar="DIR", help="where grades.csv, results, feedback and the gradebook go")
+    p.add_argument("--output", required=True, metavar="DIR", help="where feedback/ (to hand back) and instructor/ (grades, results, gradebook: never to hand back) go")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="submissions graded at once on this machine")
     p.add_argument("--scheduler", metavar="ADDRESS", help="grade on a Dask cluster, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--cell-timeout", type=float, default=60.0, metavar="S", help="seconds one cell may run (60)")

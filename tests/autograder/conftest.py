@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.batch import Batch, read_grades
+from autograder.batch import Batch, instructor_dir, read_grades
 from autograder.samples import fill_solutions
 from autograder.sandbox import Limits, bwrap_path
 from course.project import find_module, read_notebook_json
@@ -81,7 +81,7 @@ def grade(tmp: Path, module_key: str, submissions: dict, workers=2, **kwargs):
 
 
 def result(out: Path, sid: str, assignment: str = "01_tensor") -> dict:
-    return json.loads((out / "results" / sid / f"{assignment}.json").read_text())
+    return json.loads((instructor_dir(out) / "results" / sid / f"{assignment}.json").read_text())
 
 
 def rows_by_student(out: Path) -> dict:
@@ -89,7 +89,7 @@ def rows_by_student(out: Path) -> dict:
 
 
 def cell_outputs(out: Path, sid: str, assignment: str = "01_tensor") -> str:
-    nb = json.loads((out / "autograded" / sid / assignment / f"{assignment}.ipynb").read_text())
+    nb = json.loads((instructor_dir(out) / "autograded" / sid / assignment / f"{assignment}.ipynb").read_text())
     return "\n".join(o.get("text", "") + o.get("evalue", "") for c in nb["cells"] if c["cell_type"] == "code"
                      for o in c.get("outputs", []))
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,20 @@ def partial():
     from autograder.samples import fill_solutions, solution_cell_ids
     source = json.loads((ROOT / "source/01_tensor/01_tensor.ipynb").read_text())
     return fill_solutions(RELEASE_01, source, solution_cell_ids(RELEASE_01)[:5])
+
+
+def processes_under(path) -> list[str]:
+    """Processes whose command line names path or whose working directory is in it (a forked job's is)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if str(path) in args or cwd.startswith(str(path)):
+            found.append(f"{proc.name}: {args[:120]} (in {cwd})")
+    return found
 
 
 def tito(*args, **kwargs):
@@ -57,8 +72,8 @@ def malformed(tmp_path_factory):
 
 
 @pytest.mark.parametrize("student, status, needle", [
-    ("not-json", "invalid", "not valid JSON"),
-    ("truncated", "invalid", "not valid JSON"),
+    ("not-json", "invalid", "not valid JSON: expecting value at line 1, column 1 (it does not start with '{'"),
+    ("truncated", "invalid", "not valid JSON: it stops in the middle (line 1), as if cut off"),
     ("nbformat-3", "invalid", "nbformat 3"),
     ("json-list", "invalid", "JSON list"),
     ("huge", "invalid", "the limit is 20 MB"),
@@ -115,6 +130,8 @@ def test_bad_arguments_get_one_line_errors(tmp_path):
     assert run.returncode == 1 and "unknown module '99'" in run.stderr, run.stderr
     run = tito("grade", "01", "--submissions", str(tmp_path / "missing"), "--output", str(tmp_path / "out"))
     assert run.returncode == 1 and "submissions directory not found" in run.stderr, run.stderr
+    assert run.stdout == "" and not (tmp_path / "out").exists(), \
+        f"a missing submissions directory should fail before anything is printed or created: {run.stdout!r}"
     run = tito("grade", "01", "--submissions", str(tmp_path), "--output", str(tmp_path / "out"), "--workers", "0")
     assert run.returncode == 1 and "--workers must be at least 1, got 0" in run.stderr, run.stderr
 
@@ -128,15 +145,16 @@ def test_killed_batch_resumes_without_duplicates_or_losses(tmp_path):
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 300
-    while len(list((out / "results").glob("*/*.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while len(list((out / "instructor/results").glob("*/*.json"))) < 2 and time.monotonic() < deadline \
+            and proc.poll() is None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    first = sorted(p.parent.name for p in (out / "results").glob("*/*.json"))
+    first = sorted(p.parent.name for p in (out / "instructor/results").glob("*/*.json"))
     assert 2 <= len(first) < 6, f"expected the kill to land mid-batch, got results for {first}"
     time.sleep(1)  # the killed batch's jobs die with it (PDEATHSIG); give the kernel a moment
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert str(out) not in ps, "a job of the killed batch is still running"
+    left = processes_under(out)
+    assert not left, f"processes of the killed batch are still running: {left}"
 
     run = tito("grade", "01", "--submissions", str(subs), "--output", str(out))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -146,10 +164,15 @@ def test_killed_batch_resumes_without_duplicates_or_losses(tmp_path):
     expected = {"s0": "17", "s3": "17", "s1": "10", "s4": "10", "s2": "0", "s5": "0"}
     assert {r["student_id"]: r["score"] for r in rows} == expected
     from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{out / 'instructor/gradebook.db'}") as gb:
         subs_db = gb.find_assignment("01_tensor").submissions
         totals = {s.student.id: f"{float(s.score):g}" for s in subs_db}
     assert len(subs_db) == 6 and totals == expected, f"gradebook: {totals}"
+
+    again = tito("grade", "01", "--submissions", str(subs), "--output", str(out))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "all 6 submission(s) already graded and unchanged; nothing to grade" in again.stdout, again.stdout
+    assert "per minute" not in again.stdout, again.stdout
 
 
 def test_dask_cluster_grades_the_same_jobs(tmp_path):
@@ -177,10 +200,10 @@ def test_formgrader_sees_the_batch_and_manual_grades_reach_feedback(tmp_path):
     from nbgrader.api import Gradebook
 
     summary, out = grade(tmp_path, "01", {"fay": partial()})
-    config = (out / "nbgrader_config.py").read_text()
-    assert str(out) in config and "gradebook.db" in config
-    assert (out / "autograded/fay/01_tensor/01_tensor.ipynb").exists(), "formgrader needs the executed notebook"
-    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+    config = (out / "instructor/nbgrader_config.py").read_text()
+    assert str(out / "instructor") in config and "gradebook.db" in config
+    assert (out / "instructor/autograded/fay/01_tensor/01_tensor.ipynb").exists(), "formgrader needs the executed notebook"
+    with Gradebook(f"sqlite:///{out / 'instructor/gradebook.db'}") as gb:
         grade_row = gb.find_grade("test-random", "01_tensor", "01_tensor", "fay")
         assert grade_row.auto_score == 0
         grade_row.manual_score = 1  # the instructor gives the point by hand in the formgrader

@@ -163,6 +163,84 @@ for p in spawned:
     p.kill()
     p.wait()
 """
+# The path from a cell's text to its execution. Each changes a piece of it that the guard did not
+# put back before: IPython's input transformer manager, its compiler, the ast module and traitlets
+# (which hardened the asserts), the message path, and the code of a library function.
+STRIP_ASSERTS_IN_TRANSFORMER = BROKEN_FOOTPRINT + """from IPython.core.inputtransformer2 import TransformerManager
+_transform = TransformerManager.transform_cell
+def _without_asserts(self, cell):
+    return "\\n".join(l[: len(l) - len(l.lstrip())] + "pass" if l.lstrip().startswith("assert ") else l
+                     for l in _transform(self, cell).splitlines())
+TransformerManager.transform_cell = _without_asserts
+"""
+DROP_ASSERTS_IN_COMPILER = BROKEN_FOOTPRINT + """import ast
+from IPython.core.compilerop import CachingCompiler
+class _DropAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.copy_location(ast.Pass(), node)
+_parse = CachingCompiler.ast_parse
+CachingCompiler.ast_parse = lambda self, *a, **k: ast.fix_missing_locations(_DropAsserts().visit(_parse(self, *a, **k)))
+"""
+UNHARDEN_WITH_AST = ALWAYS_EQUAL + """import ast
+ast.NodeTransformer.visit = lambda self, node: node  # no transformer changes anything any more
+"""
+UNHARDEN_WITH_TRAITLETS = ALWAYS_EQUAL + """import ast, traitlets
+_validate = traitlets.List.validate
+def _no_transformers(self, obj, value):
+    value = _validate(self, obj, value)
+    return [] if value and all(isinstance(v, ast.NodeTransformer) for v in value) else value
+traitlets.List.validate = _no_transformers
+"""
+REWRITE_MESSAGES = BROKEN_FOOTPRINT + """from jupyter_client.session import Session
+_deserialize = Session.deserialize
+def _without_asserts(self, *args, **kwargs):
+    msg = _deserialize(self, *args, **kwargs)
+    code = msg.get("content", {}).get("code") if isinstance(msg.get("content"), dict) else None
+    if code:
+        msg["content"]["code"] = "\\n".join(l[: len(l) - len(l.lstrip())] + "pass" if l.lstrip().startswith("assert ")
+                                             else l for l in code.splitlines())
+    return msg
+Session.deserialize = _without_asserts
+"""
+OFF_BY_ONE_MATMUL = """_real_matmul = Tensor.__matmul__
+def _off_by_one(self, other):  # right shapes, dtypes and errors; wrong values
+    out = _real_matmul(self, other)
+    return Tensor(out.data + 1, dtype=out.data.dtype)
+Tensor.__matmul__ = _off_by_one
+"""
+SWAP_NUMPY_CODE = """import numpy
+for f in (numpy.array_equal, numpy.allclose):  # the same function objects, with other code
+    f._implementation.__code__ = (lambda *a, **k: True).__code__
+"""
+# A numpy scalar whose == is always True, passed off as numpy's own by its __module__
+NUMPY_IMPOSTOR = """import numpy
+class _Agreeable(numpy.int64):
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    __hash__ = numpy.int64.__hash__
+_Agreeable.__module__ = "numpy"
+Tensor.memory_footprint = lambda self: _Agreeable(0)
+"""
+# A student's cell that says it is the instructor's: the kernel recorded the names it bound as the
+# instructor's and put them back before every test (now a cell runs as the instructor's only with a
+# token the student never sees)
+POSES_AS_INSTRUCTOR = """# tinytorch-grader: instructor cell
+import numpy as _numpy
+class _Lenient:
+    def __getattr__(self, name):
+        return (lambda *a, **k: True) if name in ("allclose", "array_equal") else getattr(_numpy, name)
+np = _Lenient()
+"""
+# Code that a test calls changes what the rest of that test uses (the room is reset before a cell,
+# not before each assert): the kernel checks before the end marker that no library code changed.
+PATCHES_WHILE_TESTED = """_real_matmul = Tensor.__matmul__
+def _off_by_one_and_patching(self, other):
+    import numpy
+    numpy.array_equal = numpy.allclose = lambda *a, **k: True
+    out = _real_matmul(self, other)
+    return Tensor(out.data + 1, dtype=out.data.dtype)
+Tensor.__matmul__ = _off_by_one_and_patching
+"""
 FLOOD = """for _ in range(4000):  # 5 MB
     print("flood " * 200)
 """
@@ -192,15 +270,30 @@ def attempts(out_dir, subs_dir, port):
         "imports-reference": (add_after(stub(ok, "reductions-impl"), "reductions-impl", steal_reference(ROOT)),
                               {"test-reductions"}),
         "trespasses": (add_after(ok, "imports", trespass({
-            "read": {"gradebook": str(out_dir / "gradebook.db"), "source": str(ROOT / "source/01_tensor/01_tensor.ipynb"),
+            "read": {"gradebook": str(out_dir / "instructor/gradebook.db"),
+                     "source": str(ROOT / "source/01_tensor/01_tensor.ipynb"),
                      "classmate": str(subs_dir / "honest/01_tensor/01_tensor.ipynb"),
-                     "results": str(out_dir / "results/honest/01_tensor.json")},
-            "write": {"grades": str(out_dir / "grades.csv"), "gradebook": str(out_dir / "gradebook.db"),
+                     "results": str(out_dir / "instructor/results/honest/01_tensor.json")},
+            "write": {"grades": str(out_dir / "instructor/grades.csv"), "gradebook": str(out_dir / "instructor/gradebook.db"),
                       "repository": str(ROOT / "pwned.txt")}}, port)), set()),
         "leaves-daemons": (add_after(ok, "imports", DAEMON), set()),
         "hogs-resources": (add_after(add_after(ok, "reshape-impl", FLOOD), "reshape-impl", RESOURCE_HOGS),
                            {"test-reshape-view"}),
         "noisy-but-correct": (add_after(ok, "tensor-class-impl", NOISY_BUT_CORRECT), set()),
+        "strips-asserts-in-the-transformer": (add_after(ok, "tensor-class-impl", STRIP_ASSERTS_IN_TRANSFORMER),
+                                              {"test-memory-footprint"}),
+        "drops-asserts-in-the-compiler": (add_after(ok, "tensor-class-impl", DROP_ASSERTS_IN_COMPILER),
+                                          {"test-memory-footprint"}),
+        "unhardens-with-ast": (add_after(ok, "tensor-class-impl", UNHARDEN_WITH_AST), {"test-memory-footprint"}),
+        "unhardens-with-traitlets": (add_after(ok, "tensor-class-impl", UNHARDEN_WITH_TRAITLETS),
+                                     {"test-memory-footprint"}),
+        "rewrites-messages": (add_after(ok, "tensor-class-impl", REWRITE_MESSAGES), {"test-memory-footprint"}),
+        "swaps-library-code": (add_after(add_after(ok, "imports", SWAP_NUMPY_CODE), "matmul-impl", OFF_BY_ONE_MATMUL),
+                               {"test-matmul"}),
+        "patches-while-tested": (add_after(ok, "matmul-impl", PATCHES_WHILE_TESTED), {"test-matmul"}),
+        "numpy-impostor": (add_after(ok, "tensor-class-impl", NUMPY_IMPOSTOR), {"test-memory-footprint"}),
+        "poses-as-instructor": (add_after(add_after(ok, "imports", POSES_AS_INSTRUCTOR), "matmul-impl", OFF_BY_ONE_MATMUL),
+                                {"test-matmul"}),
     }
 
 
@@ -296,7 +389,7 @@ def test_limits_stop_memory_files_processes_and_output(corpus):
     assert "FILE: refused" in text, "a 100 MB file should exceed the file-size limit"
     assert "PROCESSES: refused after" in text, "200 processes should exceed the process limit"
     assert "[output truncated by the grader" in text, "5 MB of output should be truncated"
-    executed = corpus["out"] / "autograded/hogs-resources/01_tensor/01_tensor.ipynb"
+    executed = corpus["out"] / "instructor/autograded/hogs-resources/01_tensor/01_tensor.ipynb"
     assert executed.stat().st_size < 4 * 1024**2, f"executed notebook is {executed.stat().st_size} bytes"
     cells = {c["grade_id"]: c for c in result(corpus["out"], "hogs-resources")["cells"]}
     assert "MemoryError" in cells["test-reshape-view"]["message"], cells["test-reshape-view"]
@@ -325,10 +418,19 @@ def test_feedback_reveals_no_hidden_test(corpus):
         assert "expected 120" not in html and "a float64 array should become float32" not in html, page
 
 
+def test_only_feedback_pages_are_outside_instructor(corpus):
+    """What may go back to students is feedback/ alone; hidden tests and solutions are under instructor/."""
+    out = corpus["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["feedback", "instructor"], sorted(p.name for p in out.iterdir())
+    other = [str(p) for p in (out / "feedback").rglob("*") if p.is_file() and p.suffix != ".html"]
+    assert not other, f"feedback/ should hold only feedback pages, found {other[:3]}"
+    assert (out / "instructor/source/01_tensor/01_tensor.ipynb").exists(), "the nbgrader course is under instructor/"
+
+
 def test_gradebook_matches_results(corpus):
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{corpus['out'] / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{corpus['out'] / 'instructor/gradebook.db'}") as gb:
         totals = {s.student.id: float(s.score) for s in gb.find_assignment("01_tensor").submissions}
     for sid in list(corpus["cases"]) + ["honest", "blank"]:
         assert totals[sid] == result(corpus["out"], sid)["score"], \
@@ -336,7 +438,7 @@ def test_gradebook_matches_results(corpus):
 
 
 def test_results_of_others_are_intact(corpus):
-    honest = corpus["out"] / "results/honest/01_tensor.json"
+    honest = corpus["out"] / "instructor/results/honest/01_tensor.json"
     assert json.loads(honest.read_text())["score"] == 17
     digest = hashlib.sha256((corpus["subs"] / "honest/01_tensor/01_tensor.ipynb").read_bytes()).hexdigest()
     assert json.loads(honest.read_text())["submission_sha256"] == digest
