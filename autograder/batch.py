@@ -3,6 +3,8 @@
     output/
       feedback/<student>/<assignment>/<assignment>.html   to hand back: each student's own page,
                                                           without hidden tests or expected values
+                                       (plus nbgrader's timestamp.txt and submission_secret.txt, when
+                                       collected by nbgrader, for `nbgrader release_feedback`)
       instructor/                                         never to hand back:
         grades.csv                        one row per submission, rebuilt at the end of every run
         results/<student>/<assignment>.json   each graded cell's result (the commit point of a job)
@@ -41,6 +43,9 @@ from .sandbox import Limits, bwrap_path, sandbox_warning
 
 CSV_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason"]
 FEEDBACK, INSTRUCTOR = "feedback", "instructor"  # what may go back to students, and what never may
+# nbgrader's exchange names a student's feedback after these files of the collected submission;
+# kept beside the feedback page, `nbgrader release_feedback` hands the page back through the exchange
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 def instructor_dir(output: Path) -> Path:
@@ -107,6 +112,8 @@ class Batch:
         work.mkdir()
         try:
             found = self._discover(work)
+            for sub in found:
+                self._keep_exchange_files(sub)
             gradebook = CourseGradebook(self.private, self.module, self.root)
             previous = {sub.student_id: self._load(sub.student_id) for sub in found}
             for old in previous.values():  # a re-run makes the gradebook agree with the result files
@@ -201,6 +208,14 @@ class Batch:
         if sub.path is not None and sub.path.is_file():
             result["submission_sha256"] = sha256(sub.path)
         return result
+
+    def _keep_exchange_files(self, sub: Submission) -> None:
+        folder = sub.path.parent if sub.path is not None else None
+        for name in EXCHANGE_FILES:
+            if folder is not None and (folder / name).is_file():
+                dest = self._dest(FEEDBACK, sub.student_id, "").parent / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / name, dest)
 
     def _commit(self, result: dict, gradebook: CourseGradebook) -> dict:
         sid = result["student_id"]
