@@ -57,42 +57,40 @@ def data(widths, batch):
     return x, y
 
 
-def tinytorch_step(widths, batch):
-    tt.manual_seed(0)
+def mlp(nn_namespace, widths):
+    """Linear layers with ReLU between them, from either framework's nn namespace."""
     layers = []
     for i, (a, b) in enumerate(zip(widths, widths[1:])):
-        layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(widths) - 2 else [])
-    model = nn.Sequential(*layers)
-    opt = tt.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = data(widths, batch)
-    xt, yt = tt.Tensor(x), tt.Tensor(y)
+        layers += [nn_namespace.Linear(a, b)] + ([nn_namespace.ReLU()] if i < len(widths) - 2 else [])
+    return nn_namespace.Sequential(*layers)
+
+
+def sgd_step(model, optim_namespace, loss_fn, x, y):
+    """One training step of either framework: zero_grad, forward, loss, backward, SGD step."""
+    opt = optim_namespace.SGD(model.parameters(), lr=0.01)
 
     def step():
         opt.zero_grad()
-        loss_fn(model(xt), yt).backward()
+        loss_fn(model(x), y).backward()
         opt.step()
-    return step, [p.data for p in model.parameters()]
+    return step
+
+
+def tinytorch_step(widths, batch):
+    tt.manual_seed(0)
+    model = mlp(nn, widths)
+    x, y = data(widths, batch)
+    return sgd_step(model, tt.optim, nn.CrossEntropyLoss(), tt.Tensor(x), tt.Tensor(y)), \
+        [p.data for p in model.parameters()]
 
 
 def torch_step(widths, batch, weights):
-    layers = []
-    for i, (a, b) in enumerate(zip(widths, widths[1:])):
-        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(widths) - 2 else [])
-    model = torch.nn.Sequential(*layers)
+    model = mlp(torch.nn, widths)
     with torch.no_grad():  # the same initial weights as tinytorch's model
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(w.copy()))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = torch.nn.CrossEntropyLoss()
     x, y = data(widths, batch)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss_fn(model(xt), yt).backward()
-        opt.step()
-    return step
+    return sgd_step(model, torch.optim, torch.nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y))
 
 
 def time_per_step(step, steps, repeats):
