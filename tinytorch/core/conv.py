@@ -160,8 +160,9 @@ class Conv2dFunction(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        """(d x, d weight, d bias) for grad of the output's shape; None for an operand whose
-        ctx.needs_input_grad entry is False (its work is skipped)."""
+        """(d x, d weight, d bias) for grad of the output's shape, each in the result dtype of
+        grad and the weight; None for an operand whose ctx.needs_input_grad entry is False (its
+        work is skipped)."""
         cols, weight = ctx.saved_tensors
         xp_shape, (B, H_out, W_out), (ph, pw), stride = ctx.shapes
         needs = ctx.needs_input_grad
@@ -311,7 +312,7 @@ class MaxPool2dFunction(Function):
         arg = flat.argmax(axis=-1)
         ctx.save_for_backward(arg)
         ctx.shapes = (x.shape, (kh, kw), stride)
-        return np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+        return flat.max(axis=-1)
 
     @staticmethod
     def backward(ctx, grad):
@@ -334,17 +335,17 @@ class AvgPool2dFunction(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride=None):
         """x (B, C, H, W) -> (B, C, H_out, W_out), each value the mean of its window (windows
-        as in _pool_windows), in x's dtype.
+        as in _pool_windows); float input keeps its dtype.
         Errors: those of _pool_windows.
         EXAMPLE: a (1, 1, 2, 2) input [[1, 3], [2, 0]] with kernel 2 -> [[[[1.5]]]]
         """
         win, (kh, kw), stride = _pool_windows(x, kernel_size, stride, "avg_pool2d")
         ctx.shapes = (x.shape, (kh, kw), stride)
-        return win.mean(axis=(4, 5), dtype=x.dtype)
+        return win.mean(axis=(4, 5))
 
     @staticmethod
     def backward(ctx, grad):
-        """(d x,): each window's grad / (kh * kw) added to every pixel of the window."""
+        """(d x,): each window's grad / (kh * kw) added to every pixel of the window; in grad's dtype."""
         x_shape, (kh, kw), (sh, sw) = ctx.shapes
         H_out, W_out = grad.shape[2:]
         dx = np.zeros(x_shape, dtype=grad.dtype)
