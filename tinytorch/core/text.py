@@ -255,6 +255,10 @@ class BPETokenizer:
         return ids
 
     def _encode_chunk(self, chunk):
+        """The ids (a list of ints) of one chunk: its UTF-8 byte ids, merged as `encode` describes.
+
+        EXAMPLE: BPETokenizer({(100, 100): 259, (259, 259): 260})._encode_chunk("aaaaa") -> [260, 100]
+        """
         ids = [BYTE_OFFSET + b for b in chunk.encode("utf-8")]
         while len(ids) > 1:
             pair = min(zip(ids, ids[1:]), key=lambda p: self.merges.get(p, float("inf")))
