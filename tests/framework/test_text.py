@@ -7,7 +7,7 @@ import pytest
 
 import tinytorch
 from tinytorch.core.text import (BOS_ID, BYTE_OFFSET, EOS_ID, FIRST_LEARNED_ID, PAD_ID, count_pairs, merge_pair,
-                                 pretokenize, train_bpe)
+                                 pretokenize, train_bpe, train_bpe_incremental)
 from tinytorch.data import load_text_corpus
 from tinytorch.text import BPETokenizer, CharTokenizer
 
@@ -87,6 +87,15 @@ def test_training_is_deterministic_and_prefix_closed(corpus):
     assert train_bpe(text, FIRST_LEARNED_ID + 60) == big
     small = train_bpe(text, FIRST_LEARNED_ID + 25)
     assert list(small.items()) == list(big.items())[:25]
+
+
+def test_incremental_trainer_learns_the_same_merges(corpus):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        texts = ["".join(rng.choice(list("abcab ab  .é"), size=80)) for _ in range(3)]
+        assert list(train_bpe_incremental(texts, 300).items()) == list(train_bpe(texts, 300).items())
+    text = corpus[:30_000]
+    assert list(train_bpe_incremental(text, FIRST_LEARNED_ID + 80).items()) == list(train_bpe(text, FIRST_LEARNED_ID + 80).items())
 
 
 def test_encode_applies_merges_in_learning_order():

@@ -2,7 +2,8 @@
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'BYTE_OFFSET', 'FIRST_LEARNED_ID', 'PRETOKENIZE_PATTERN',
-           'CharTokenizer', 'count_pairs', 'merge_pair', 'pretokenize', 'train_bpe', 'BPETokenizer', 'load_text_corpus']
+           'CharTokenizer', 'count_pairs', 'merge_pair', 'pretokenize', 'train_bpe', 'BPETokenizer', 'load_text_corpus',
+           'train_bpe_incremental']
 
 # %% ../../source/10_tokenization/10_tokenization.ipynb #imports
 import os
@@ -304,3 +305,37 @@ def load_text_corpus():
             raise FileNotFoundError(f"TINYTORCH_DATA is set but {path} does not exist")
     raise FileNotFoundError("the text corpus was not found; looked for " + ", ".join(tried[:3])
                             + (" ..." if len(tried) > 3 else "") + " (set TINYTORCH_DATA to the directory holding corpus/)")
+
+# %% ../../source/10_tokenization/10_tokenization.ipynb #systems-fast-impl
+def train_bpe_incremental(texts, vocab_size):
+    """The merges of train_bpe, keeping pair counts and updating only the chunks a merge changes."""
+    if isinstance(texts, str):
+        texts = [texts]
+    chunk_counts = {}
+    for text in texts:
+        for chunk in pretokenize(text):
+            chunk_counts[chunk] = chunk_counts.get(chunk, 0) + 1
+    words = [[BYTE_OFFSET + b for b in chunk.encode("utf-8")] for chunk in chunk_counts]
+    freqs = list(chunk_counts.values())
+    counts, where = {}, {}  # pair -> weighted count; pair -> indices of the chunks holding it
+    for k, (word, freq) in enumerate(zip(words, freqs)):
+        for pair in zip(word, word[1:]):
+            counts[pair] = counts.get(pair, 0) + freq
+            where.setdefault(pair, set()).add(k)
+    merges = {}
+    for new_id in range(FIRST_LEARNED_ID, vocab_size):
+        if not counts:
+            break
+        best = min(counts, key=lambda p: (-counts[p], p))
+        merges[best] = new_id
+        for k in where.pop(best):
+            word, freq = words[k], freqs[k]
+            for pair in zip(word, word[1:]):  # take the chunk's old pairs out ...
+                counts[pair] -= freq
+                if counts[pair] == 0:
+                    del counts[pair]
+            words[k] = word = merge_pair(word, best, new_id)
+            for pair in zip(word, word[1:]):  # ... and its new pairs in
+                counts[pair] = counts.get(pair, 0) + freq
+                where.setdefault(pair, set()).add(k)
+    return merges
