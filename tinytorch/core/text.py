@@ -163,12 +163,14 @@ def train_bpe(texts, vocab_size):
     """Learn BPE merges from `texts`: a dict {(a, b): new_id} in the order they were learned.
 
     texts: a str or a list of str; each is split with pretokenize and merges never cross a chunk.
-    vocab_size: an int >= FIRST_LEARNED_ID (259); merges get ids 259, 260, ..., vocab_size - 1.
+    vocab_size: an int (Python or numpy integer) >= FIRST_LEARNED_ID (259); merges get ids 259,
+    260, ..., vocab_size - 1.
     Each step merges the pair with the highest count over all chunks (each distinct chunk counted
     with its frequency); ties go to the smallest pair (a, b). Training stops early when no chunk
     has two tokens left. The same input always gives the same merges.
-    Errors: TypeError naming the type received for a text that is not a str or a vocab_size that
-    is not an int (a bool is refused); ValueError for vocab_size < 259, naming 259 and the value.
+    Errors: TypeError naming the type received for a text that is not a str (bytes included) or a
+    vocab_size that is not an integer (a bool or a float is refused); ValueError for
+    vocab_size < 259, naming 259 and the value.
     EXAMPLE: train_bpe("aaabdaaabac", 261) -> {(100, 100): 259, (100, 101): 260}
     """
     if isinstance(texts, str):
