@@ -1,8 +1,9 @@
 """Rebuild tinytorch_prose.txt from the course's own prose (run from anywhere: python data/corpus/build.py).
 
 The corpus is the markdown cells of every module notebook in source/, in module order, then
-README.md and CONTRIBUTING.md: text this project wrote, under its MIT licence. Sections are
-separated by a blank line; nothing else is changed.
+README.md: text this project wrote, under its MIT licence. Sections are separated by a blank
+line; nothing else is changed. CONTRIBUTING.md is left out: it quotes the solution and
+hidden-test markers, which nothing in the student distribution (data/ ships) may contain.
 """
 import hashlib
 import json
@@ -17,7 +18,7 @@ def prose(root=ROOT):
     for nb_path in sorted(root.glob("source/*/*.ipynb")):
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
         parts += ["".join(c["source"]).strip() for c in nb["cells"] if c["cell_type"] == "markdown"]
-    parts += [(root / name).read_text(encoding="utf-8").strip() for name in ("README.md", "CONTRIBUTING.md")]
+    parts += [(root / name).read_text(encoding="utf-8").strip() for name in ("README.md",)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 

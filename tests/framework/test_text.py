@@ -129,7 +129,7 @@ def test_shipped_corpus(corpus):
     path = root / "data" / "corpus" / "tinytorch_prose.txt"
     assert corpus == path.read_text(encoding="utf-8")
     assert len(corpus.encode("utf-8")) >= 100_000
-    assert "TinyTorch" in corpus and "## Learning objectives" in corpus
+    assert "TinyTorch" in corpus and "## Learning objectives" in corpus and "### BEGIN" not in corpus
     readme = (root / "data" / "corpus" / "README.md").read_text(encoding="utf-8")
     assert hashlib.sha256(path.read_bytes()).hexdigest() in readme
 
