@@ -5,4 +5,5 @@ from .core.autograd import no_grad
 from . import data
 from . import nn
 from . import optim
+from . import text
 from . import training
