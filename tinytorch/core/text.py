@@ -283,22 +283,13 @@ class BPETokenizer:
 
 
 # %% ../../source/10_tokenization/10_tokenization.ipynb #corpus-loader
-def _corpus_dirs():
-    """Candidate data directories, in search order (as Module 05's loaders)."""
-    import tinytorch
-    dirs = []
-    if os.environ.get("TINYTORCH_DATA"):
-        dirs.append(Path(os.environ["TINYTORCH_DATA"]))
-    dirs.append(Path(tinytorch.__file__).resolve().parent.parent / "data")
-    here = Path.cwd().resolve()
-    dirs += [p / "data" for p in (here, *here.parents)]
-    return dirs
+from .data import _data_dirs  # the search order of Module 05's loaders
 
 
 def load_text_corpus():
     """The shipped text corpus (the course's own prose, MIT licence) as one str."""
     tried = []
-    for d in _corpus_dirs():
+    for d in _data_dirs():
         path = d / "corpus" / "tinytorch_prose.txt"
         tried.append(str(path))
         if path.is_file():
