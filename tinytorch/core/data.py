@@ -235,18 +235,25 @@ def _data_dirs():
     return dirs
 
 
-def load_digits():
-    """The shipped 8x8 digits: ((X_train, y_train), (X_test, y_test)), X float32 in [0, 1], y int64."""
+def _find_data_file(relative, what):
+    """The shipped data file `relative` (say "digits/digits.npz") in the first data directory holding
+    it; FileNotFoundError naming `what` and the places looked in when there is none."""
     tried = []
     for d in _data_dirs():
-        path = d / "digits" / "digits.npz"
+        path = d / relative
         tried.append(str(path))
         if path.is_file():
-            with np.load(path) as f:
-                split = [(f[f"x_{k}"].astype(np.float32) / np.float32(16), f[f"y_{k}"].astype(np.int64))
-                         for k in ("train", "test")]
-            return split[0], split[1]
+            return path
         if os.environ.get("TINYTORCH_DATA") and len(tried) == 1:
             raise FileNotFoundError(f"TINYTORCH_DATA is set but {path} does not exist")
-    raise FileNotFoundError("the digits data was not found; looked for " + ", ".join(tried[:3])
-                            + (" ..." if len(tried) > 3 else "") + " (set TINYTORCH_DATA to the directory holding digits/)")
+    folder = Path(relative).parts[0]
+    raise FileNotFoundError(f"{what} was not found; looked for " + ", ".join(tried[:3])
+                            + (" ..." if len(tried) > 3 else "") + f" (set TINYTORCH_DATA to the directory holding {folder}/)")
+
+
+def load_digits():
+    """The shipped 8x8 digits: ((X_train, y_train), (X_test, y_test)), X float32 in [0, 1], y int64."""
+    with np.load(_find_data_file("digits/digits.npz", "the digits data")) as f:
+        split = [(f[f"x_{k}"].astype(np.float32) / np.float32(16), f[f"y_{k}"].astype(np.int64))
+                 for k in ("train", "test")]
+    return split[0], split[1]

@@ -6,9 +6,7 @@ __all__ = ['SPECIAL_TOKENS', 'PAD_ID', 'BOS_ID', 'EOS_ID', 'BYTE_OFFSET', 'FIRST
            'train_bpe_incremental']
 
 # %% ../../source/10_tokenization/10_tokenization.ipynb #imports
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -283,21 +281,12 @@ class BPETokenizer:
 
 
 # %% ../../source/10_tokenization/10_tokenization.ipynb #corpus-loader
-from .data import _data_dirs  # the search order of Module 05's loaders
+from .data import _find_data_file  # Module 05's search of the data directories
 
 
 def load_text_corpus():
     """The shipped text corpus (the course's own prose, MIT licence) as one str."""
-    tried = []
-    for d in _data_dirs():
-        path = d / "corpus" / "tinytorch_prose.txt"
-        tried.append(str(path))
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-        if os.environ.get("TINYTORCH_DATA") and len(tried) == 1:
-            raise FileNotFoundError(f"TINYTORCH_DATA is set but {path} does not exist")
-    raise FileNotFoundError("the text corpus was not found; looked for " + ", ".join(tried[:3])
-                            + (" ..." if len(tried) > 3 else "") + " (set TINYTORCH_DATA to the directory holding corpus/)")
+    return _find_data_file("corpus/tinytorch_prose.txt", "the text corpus").read_text(encoding="utf-8")
 
 # %% ../../source/10_tokenization/10_tokenization.ipynb #systems-fast-impl
 def train_bpe_incremental(texts, vocab_size):
