@@ -10,6 +10,8 @@ from tinytorch import Tensor
 from tinytorch.core.conv import Conv2dFunction, conv2d_naive, conv_output_shape, im2col
 from tinytorch.core.tensor import Context
 
+from .gradcheck import numeric_grad
+
 
 def pair(v):
     return (v, v) if np.isscalar(v) else tuple(v)
@@ -38,19 +40,6 @@ def ref_pool(x, k, s, reduce):
         for j in range(wo):
             out[:, :, i, j] = reduce(x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw], axis=(2, 3))
     return out
-
-
-def numeric_grad(f, arr, eps=1e-6):
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = f()
-        arr[idx] = old - eps
-        down = f()
-        arr[idx] = old
-        g[idx] = (up - down) / (2 * eps)
-    return g
 
 
 def t64(a, grad=False):
