@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from .project import ROOT, TitoError
+from .project import ROOT, TitoError, modules
 
 # milestone -> the last module it needs (all modules up to it must hold the student's code)
 REQUIREMENTS = {"1958_perceptron": "04", "1969_xor": "08", "1986_mlp": "08"}
@@ -51,15 +51,13 @@ def last_result(script: Path) -> dict | None:
 
 
 def missing_modules(name: str, root: Path = ROOT) -> list[str]:
-    """The modules milestone `name` needs that do not hold the student's own code yet.
-
-    Empty in reference mode (every module is there) and for milestones without requirements."""
-    from .student import origin, package_mode  # student imports this module
+    """The modules milestone `name` needs that do not hold the student's own code yet (exported
+    from modules/); none for a milestone without requirements."""
+    from .student import origin  # student imports this module
 
     last = REQUIREMENTS.get(name)
-    if last is None or package_mode(root) == "reference":
+    if last is None:
         return []
-    from .project import modules
     yours = {m.number for m in modules(root) if origin(m, root) == "modules"}
     return [f"{i:02d}" for i in range(1, int(last) + 1) if f"{i:02d}" not in yours]
 

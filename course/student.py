@@ -277,8 +277,7 @@ def milestone_rows(root: Path = ROOT) -> list[tuple[str, str]]:
     scripts = {p.stem: p for p in milestones(root)}
     rows = []
     for name in REQUIREMENTS:
-        missing = missing_modules(name, root) if package_mode(root) == "student" else \
-            [f"{i:02d}" for i in range(1, int(REQUIREMENTS[name]) + 1)]
+        missing = missing_modules(name, root)
         if name not in scripts:
             state = "not in this checkout yet"
         elif missing:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from course.milestones import find_milestone, last_result, milestones, missing_modules, summary
 from course.project import ROOT, TitoError
+from course.student import package_mode
 
 
 def _last_result(script: Path) -> str:
@@ -36,7 +37,7 @@ def _list(args) -> int:
 
 def _run(args) -> int:
     script = find_milestone(args.name)
-    missing = missing_modules(script.stem)
+    missing = missing_modules(script.stem) if package_mode() == "student" else []  # the reference runs all
     if missing:
         raise TitoError(f"milestone {script.stem} is locked: it runs on your own code, so export your modules "
                         f"{', '.join(missing)} first (`tito module export NN`)")
