@@ -164,3 +164,67 @@ def test_load_mnist_errors(tmp_path):
     write_mnist(tmp_path, "test", 5, 4)
     with pytest.raises(ValueError, match="5 images and 4 labels"):
         load_mnist(tmp_path, kind="test")
+
+
+def write_cifar_batch(path, images, labels, protocol=2):
+    """A batch in CIFAR-10's python format: a pickled dict with bytes keys, rows of R, G, B planes."""
+    import pickle
+    batch = {b"batch_label": b"testing batch", b"labels": list(map(int, labels)),
+             b"data": images.reshape(len(images), -1), b"filenames": [b"img%d.png" % i for i in range(len(images))]}
+    path.write_bytes(pickle.dumps(batch, protocol=protocol))
+
+
+def cifar_dir(tmp_path, per_batch=3):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6 * per_batch, 3, 32, 32), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=6 * per_batch)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for k, name in enumerate(names):
+        part = slice(k * per_batch, (k + 1) * per_batch)
+        write_cifar_batch(tmp_path / name, images[part], labels[part], protocol=2 if k % 2 else 4)
+    return images, labels
+
+
+def test_load_cifar10_reads_python_batches_in_nchw(tmp_path):
+    from tinytorch.data import CIFAR10_CLASSES, load_cifar10
+    images, labels = cifar_dir(tmp_path)
+    (X, y), (Xt, yt) = load_cifar10(tmp_path)
+    assert X.shape == (15, 3, 32, 32) and Xt.shape == (3, 3, 32, 32)
+    assert X.dtype == np.float32 and y.dtype == np.int64 and len(CIFAR10_CLASSES) == 10
+    np.testing.assert_array_equal(X, images[:15] / np.float32(255))
+    np.testing.assert_array_equal(np.concatenate([y, yt]), labels)
+    # the first 1,024 values of a row are the red plane, row-major: pixel (0, 1) of red is value 1
+    row = images[0].reshape(-1)
+    assert X[0, 0, 0, 1] == row[1] / np.float32(255) and X[0, 2, 31, 31] == row[3071] / np.float32(255)
+
+
+def test_load_cifar10_errors_name_the_missing_or_bad_file(tmp_path):
+    import pickle
+    from tinytorch.data import load_cifar10
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_cifar10(tmp_path / "nowhere")
+    cifar_dir(tmp_path)
+    (tmp_path / "data_batch_3").unlink()
+    with pytest.raises(FileNotFoundError, match="data_batch_3"):
+        load_cifar10(tmp_path)
+    cifar_dir(tmp_path)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}))
+    with pytest.raises(ValueError, match=r"test_batch.*\(N, 3072\)"):
+        load_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="test_batch: expected a CIFAR-10 python batch"):
+        load_cifar10(tmp_path)
+
+
+def test_load_cifar10_refuses_pickles_that_would_run_code(tmp_path):
+    import pickle
+    from tinytorch.data import load_cifar10
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    cifar_dir(tmp_path)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": Payload(), b"labels": []}))
+    with pytest.raises(ValueError, match="refusing builtins.print"):
+        load_cifar10(tmp_path)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,3 +67,43 @@ def test_perceptron_milestone_passes_and_writes_its_results(tmp_path):
     png = (tmp_path / "milestones" / "output" / "1958_perceptron.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert "AND" in r.stdout and "PASSED" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["1969_xor", "1986_mlp", "1998_cnn"])
+def test_milestone_meets_its_criteria_on_the_reference(tmp_path, name):
+    shutil.copytree(REPO / "milestones", tmp_path / "milestones", ignore=shutil.ignore_patterns("output", "__pycache__"))
+    r = tito(tmp_path, "milestone", "run", name)
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads((tmp_path / "milestones" / "output" / f"{name}.json").read_text())
+    assert result["passed"] is True and result["seconds"] < 60, result
+    assert "[FAIL]" not in r.stdout and r.stdout.count("[ok]") >= 1
+
+
+def write_idx(path, array):
+    """An IDX file as MNIST ships them: magic 0x0000 08 ndim, big-endian dimensions, uint8 data."""
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("dataset", ["MNIST", "CIFAR-10"])
+def test_cnn_milestone_reads_a_dataset_directory(tmp_path, dataset):
+    """--data DIR: MNIST IDX files or CIFAR-10 batches (tiny random ones here: the path is tested,
+    not the accuracy, so the criteria fail and the script exits 1)."""
+    from tests.framework.test_data import write_cifar_batch
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    if dataset == "MNIST":
+        for prefix, n in (("train", 40), ("t10k", 20)):
+            write_idx(data / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+            write_idx(data / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
+    else:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            write_cifar_batch(data / name, rng.integers(0, 256, (8, 3, 32, 32), dtype=np.uint8), rng.integers(0, 10, 8))
+    shutil.copytree(REPO / "milestones", tmp_path / "milestones", ignore=shutil.ignore_patterns("output", "__pycache__"))
+    r = tito(tmp_path, "milestone", "run", "1998", "--data", str(data), "--limit", "32", "--epochs", "1")
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stdout + r.stderr
+    result = json.loads((tmp_path / "milestones" / "output" / "1998_cnn.json").read_text())
+    size = 28 if dataset == "MNIST" else 32
+    assert result["metrics"]["dataset"] == dataset and result["metrics"]["epochs"] == 1
+    assert f"32 train, {20 if dataset == 'MNIST' else 8} test images of {3 if size == 32 else 1}x{size}x{size}" in r.stdout
