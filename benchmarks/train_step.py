@@ -23,7 +23,8 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="BLAS / PyTorch threads for both frameworks (default 1)")
     p.add_argument("--steps", type=int, default=200, help="steps per timed run (default 200)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported (default 5)")
-    p.add_argument("--profile", action="store_true", help="profile tinytorch's MLP step with cProfile")
+    p.add_argument("--profile", metavar="MODEL", nargs="?", const="MLP 784-256-10, batch 64",
+                   help="profile tinytorch's step of MODEL (default the first MLP; any name of MODELS, or a prefix) with cProfile")
     return p.parse_args()
 
 
@@ -45,24 +46,35 @@ try:
 except ImportError:
     torch = None
 
-# name -> (layer widths, batch size); the first is the issue's reference measurement
-MODELS = {"MLP 784-256-10, batch 64": ([784, 256, 10], 64),
-          "MLP 784-512-512-10, batch 128": ([784, 512, 512, 10], 128)}
+# name -> (model builder taking an nn namespace, input shape of one batch); the MLPs are issue 9's
+# reference measurements, the conv net issue 10's
+def mlp(widths):
+    """Linear layers with ReLU between them, built from either framework's nn namespace."""
+    def build(nn_namespace):
+        layers = []
+        for i, (a, b) in enumerate(zip(widths, widths[1:])):
+            layers += [nn_namespace.Linear(a, b)] + ([nn_namespace.ReLU()] if i < len(widths) - 2 else [])
+        return nn_namespace.Sequential(*layers)
+    return build
 
 
-def data(widths, batch):
+def conv_net(nn_namespace):
+    """Two conv (3x3, same padding) + ReLU + 2x2 max-pool blocks and a linear head, for 1x28x28 images."""
+    n = nn_namespace
+    return n.Sequential(n.Conv2d(1, 16, 3, padding=1), n.ReLU(), n.MaxPool2d(2),
+                        n.Conv2d(16, 32, 3, padding=1), n.ReLU(), n.MaxPool2d(2),
+                        n.Flatten(), n.Linear(32 * 7 * 7, 10))
+
+
+MODELS = {"MLP 784-256-10, batch 64": (mlp([784, 256, 10]), (64, 784)),
+          "MLP 784-512-512-10, batch 128": (mlp([784, 512, 512, 10]), (128, 784)),
+          "CNN 2x(conv+pool)+linear, 32x1x28x28": (conv_net, (32, 1, 28, 28))}
+CLASSES = 10
+
+
+def data(shape):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, widths[0])).astype(np.float32)
-    y = rng.integers(0, widths[-1], batch)
-    return x, y
-
-
-def mlp(nn_namespace, widths):
-    """Linear layers with ReLU between them, from either framework's nn namespace."""
-    layers = []
-    for i, (a, b) in enumerate(zip(widths, widths[1:])):
-        layers += [nn_namespace.Linear(a, b)] + ([nn_namespace.ReLU()] if i < len(widths) - 2 else [])
-    return nn_namespace.Sequential(*layers)
+    return rng.standard_normal(shape).astype(np.float32), rng.integers(0, CLASSES, shape[0])
 
 
 def sgd_step(model, optim_namespace, loss_fn, x, y):
@@ -76,20 +88,20 @@ def sgd_step(model, optim_namespace, loss_fn, x, y):
     return step
 
 
-def tinytorch_step(widths, batch):
+def tinytorch_step(build, shape):
     tt.manual_seed(0)
-    model = mlp(nn, widths)
-    x, y = data(widths, batch)
+    model = build(nn)
+    x, y = data(shape)
     return sgd_step(model, tt.optim, nn.CrossEntropyLoss(), tt.Tensor(x), tt.Tensor(y)), \
         [p.data for p in model.parameters()]
 
 
-def torch_step(widths, batch, weights):
-    model = mlp(torch.nn, widths)
+def torch_step(build, shape, weights):
+    model = build(torch.nn)
     with torch.no_grad():  # the same initial weights as tinytorch's model
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(w.copy()))
-    x, y = data(widths, batch)
+    x, y = data(shape)
     return sgd_step(model, torch.optim, torch.nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y))
 
 
@@ -110,19 +122,20 @@ def main() -> int:
         torch.set_num_threads(ARGS.threads)
     print(f"threads {ARGS.threads}, numpy {np.__version__}, "
           f"torch {torch.__version__ if torch else 'not importable (tinytorch alone)'}")
-    print(f"{'model':<32} {'tinytorch ms':>12} {'pytorch ms':>11} {'ratio':>7}")
-    for name, (widths, batch) in MODELS.items():
-        step, weights = tinytorch_step(widths, batch)
+    print(f"{'model':<38} {'tinytorch ms':>12} {'pytorch ms':>11} {'ratio':>7}")
+    for name, (build, shape) in MODELS.items():
+        step, weights = tinytorch_step(build, shape)
         ours = time_per_step(step, ARGS.steps, ARGS.repeats)
         if torch is None:
-            print(f"{name:<32} {ours * 1e3:12.3f} {'-':>11} {'-':>7}", flush=True)
+            print(f"{name:<38} {ours * 1e3:12.3f} {'-':>11} {'-':>7}", flush=True)
             continue
-        theirs = time_per_step(torch_step(widths, batch, weights), ARGS.steps, ARGS.repeats)
-        print(f"{name:<32} {ours * 1e3:12.3f} {theirs * 1e3:11.3f} {ours / theirs:6.2f}x", flush=True)
+        theirs = time_per_step(torch_step(build, shape, weights), ARGS.steps, ARGS.repeats)
+        print(f"{name:<38} {ours * 1e3:12.3f} {theirs * 1e3:11.3f} {ours / theirs:6.2f}x", flush=True)
     if ARGS.profile:
         import cProfile
         import pstats
-        step, _ = tinytorch_step(*MODELS["MLP 784-256-10, batch 64"])
+        name = next(n for n in MODELS if n.startswith(ARGS.profile))
+        step, _ = tinytorch_step(*MODELS[name])
         profiler = cProfile.Profile()
         profiler.runcall(lambda: [step() for _ in range(ARGS.steps)])
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)

@@ -98,13 +98,13 @@ def test_backward_skips_operands_that_need_no_gradient():
     assert images.grad is None and W.grad.shape == w.shape
 
 
-def test_im2col_rows_are_windows_in_weight_order():
-    x = np.arange(9.0).reshape(1, 1, 3, 3)
-    assert im2col(x, 2).tolist() == [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
+def test_im2col_columns_are_windows_in_weight_order_as_torch_unfold():
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    assert im2col(x, 2).tolist() == [[[0, 1, 2, 4, 5, 6], [1, 2, 3, 5, 6, 7], [4, 5, 6, 8, 9, 10], [5, 6, 7, 9, 10, 11]]]
     x = np.random.default_rng(3).standard_normal((2, 3, 6, 7)).astype(np.float32)
-    cols = im2col(x, (3, 2), (2, 1))
-    assert cols.shape == (2 * 2 * 6, 3 * 3 * 2) and cols.dtype == np.float32
-    np.testing.assert_array_equal(cols[7], x[0, :, 2:5, 1:3].ravel())
+    cols = im2col(x, (3, 2), (2, 1))  # H_out 2, W_out 6: column 7 is the window at corner (2, 1)
+    assert cols.shape == (2, 3 * 3 * 2, 2 * 6) and cols.dtype == np.float32
+    np.testing.assert_array_equal(cols[1, :, 7], x[1, :, 2:5, 1:3].ravel())
 
 
 def test_conv2d_layer_init_parameters_and_float32():

@@ -95,16 +95,17 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0):
 
 # %% ../../source/09_convolutions/09_convolutions.ipynb #im2col-impl
 def im2col(x, kernel_size, stride=1):
-    """Every kernel-sized window of x (no padding) laid out as one row of a matrix.
+    """Every kernel-sized window of x (no padding) laid out as one column of a matrix per image
+    (torch.nn.functional.unfold's layout).
 
     x: array (B, C, H, W); kernel_size, stride: int or pair.
-    Returns an array of shape (B * H_out * W_out, C * kh * kw) in x's dtype. Row
-    (b * H_out + i) * W_out + j holds the window whose top-left corner is (i*sh, j*sw) in
-    image b, flattened in (c, u, v) order, the order of weight.reshape(C_out, -1). So
-    im2col(x, k) @ weight.reshape(C_out, -1).T is the convolution, one row per output pixel.
+    Returns an array of shape (B, C * kh * kw, H_out * W_out) in x's dtype. Column i * W_out + j
+    of image b holds the window whose top-left corner is (i*sh, j*sw), flattened in (c, u, v)
+    order, the order of weight.reshape(C_out, -1). So weight.reshape(C_out, -1) @ im2col(x, k)
+    is the convolution, (B, C_out, H_out * W_out).
     Errors: ValueError naming the shapes when x is not 4-D or the kernel is larger than x.
     EXAMPLE: im2col(np.arange(9.).reshape(1, 1, 3, 3), 2) ->
-             [[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]
+             [[[0, 1, 3, 4], [1, 2, 4, 5], [3, 4, 6, 7], [4, 5, 7, 8]]]   (it is symmetric here)
     """
     kh, kw = _pair(kernel_size, "kernel_size")
     sh, sw = _pair(stride, "stride")
@@ -114,24 +115,22 @@ def im2col(x, kernel_size, stride=1):
         raise ValueError(f"im2col: kernel {(kh, kw)} is larger than the input {x.shape[2:]}")
     win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
     B, C, H_out, W_out = win.shape[:4]
-    return win.transpose(0, 2, 3, 1, 4, 5).reshape(B * H_out * W_out, C * kh * kw)
+    return win.transpose(0, 1, 4, 5, 2, 3).reshape(B, C * kh * kw, H_out * W_out)
 
 
 # %% ../../source/09_convolutions/09_convolutions.ipynb #conv-fn-impl
 def _col2im_add(dx_padded, dcols, stride):
     """Add each window's gradient back onto the pixels it was read from (im2col's transpose).
 
-    dx_padded: array (B, C, Hp, Wp), changed in place; dcols: array (B, H_out, W_out, C, kh, kw).
-    One vectorised addition per kernel offset (u, v): kh * kw steps, none per pixel. One copy
-    first puts each offset's (B, C, H_out, W_out) block in contiguous memory, which makes the
-    additions about 1.5x faster than reading the strided blocks of dcols directly.
+    dx_padded: array (B, C, Hp, Wp), changed in place; dcols: array (B, C, kh, kw, H_out, W_out),
+    the gradient of im2col's matrix reshaped. One vectorised addition per kernel offset (u, v):
+    kh * kw steps, none per pixel; each offset's (B, C, H_out, W_out) block is contiguous.
     """
     sh, sw = stride
-    H_out, W_out, _, kh, kw = dcols.shape[1:]
-    blocks = np.ascontiguousarray(dcols.transpose(0, 3, 4, 5, 1, 2))  # (B, C, kh, kw, H_out, W_out)
+    kh, kw, H_out, W_out = dcols.shape[2:]
     for u in range(kh):
         for v in range(kw):
-            dx_padded[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += blocks[:, :, u, v]
+            dx_padded[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += dcols[:, :, u, v]
 
 
 class Conv2dFunction(Function):
@@ -153,13 +152,12 @@ class Conv2dFunction(Function):
         ph, pw = _pair(padding, "padding")
         xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
         cols = im2col(xp, weight.shape[2:], stride)
-        w_mat = weight.reshape(C_out, -1)
-        out = cols @ w_mat.T
+        out = np.matmul(weight.reshape(C_out, -1), cols)
         if bias is not None:
-            out = out + bias
+            out += bias[:, None]
         ctx.save_for_backward(cols, weight)
-        ctx.shapes = (xp.shape, (B, H_out, W_out), (ph, pw), _pair(stride, "stride"))
-        return np.ascontiguousarray(out.reshape(B, H_out, W_out, C_out).transpose(0, 3, 1, 2))
+        ctx.shapes = (xp.shape, (ph, pw), _pair(stride, "stride"))
+        return out.reshape(B, C_out, H_out, W_out)
 
     @staticmethod
     def backward(ctx, grad):
@@ -167,20 +165,20 @@ class Conv2dFunction(Function):
         grad and the weight; None for an operand whose ctx.needs_input_grad entry is False (its
         work is skipped)."""
         cols, weight = ctx.saved_tensors
-        xp_shape, (B, H_out, W_out), (ph, pw), stride = ctx.shapes
+        xp_shape, (ph, pw), stride = ctx.shapes
         needs = ctx.needs_input_grad
-        C_out = weight.shape[0]
-        g = grad.transpose(0, 2, 3, 1).reshape(-1, C_out)
+        B, C_out, H_out, W_out = grad.shape
+        g = grad.reshape(B, C_out, H_out * W_out)
         dx = dw = db = None
         if needs[0]:
-            dcols = (g @ weight.reshape(C_out, -1)).reshape(B, H_out, W_out, *weight.shape[1:])
+            dcols = np.matmul(weight.reshape(C_out, -1).T, g).reshape(B, *weight.shape[1:], H_out, W_out)
             dxp = np.zeros(xp_shape, dtype=np.result_type(grad, weight))
             _col2im_add(dxp, dcols, stride)
             dx = dxp[:, :, ph:xp_shape[2] - ph, pw:xp_shape[3] - pw]
         if needs[1]:
-            dw = (g.T @ cols).reshape(weight.shape)
+            dw = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
         if len(needs) > 2 and needs[2]:
-            db = g.sum(axis=0)
+            db = g.sum(axis=(0, 2))
         return dx, dw, db
 
 
@@ -311,11 +309,18 @@ class MaxPool2dFunction(Function):
         EXAMPLE: a (1, 1, 2, 2) input [[1, 3], [2, 0]] with kernel 2 -> [[[[3]]]]
         """
         win, (kh, kw), stride = _pool_windows(x, kernel_size, stride, "max_pool2d")
-        flat = win.reshape(*win.shape[:4], kh * kw)
-        arg = flat.argmax(axis=-1)
+        best = win[..., 0, 0].copy()
+        arg = np.zeros(best.shape, dtype=np.int64)
+        better = np.empty(best.shape, dtype=bool)
+        for u in range(kh):
+            for v in range(kw):
+                candidate = win[..., u, v]
+                np.greater(candidate, best, out=better)  # strictly greater: the first maximum stays
+                np.copyto(best, candidate, where=better)
+                np.copyto(arg, u * kw + v, where=better)
         ctx.save_for_backward(arg)
         ctx.shapes = (x.shape, (kh, kw), stride)
-        return flat.max(axis=-1)
+        return best
 
     @staticmethod
     def backward(ctx, grad):
