@@ -88,8 +88,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim):
         """Create `self.weight`, a float32 Parameter of shape (num_embeddings, embedding_dim)
         drawn from the standard normal N(0, 1) with get_rng() (so manual_seed repeats it), as
-        PyTorch initialises it, drawn directly in float32: no float64 table is made, so peak
-        memory is the table's 4 bytes per parameter (154 MB for GPT-2, not 3x that).
+        PyTorch initialises it, drawn directly in float32: no float64 table is made (a float64
+        draw converted afterwards briefly needs 12 bytes per parameter: 463 MB for GPT-2's
+        154 MB table).
         Keeps `num_embeddings` and `embedding_dim`.
 
         Errors: ValueError naming the argument and the value received unless num_embeddings and
