@@ -3,5 +3,6 @@ from ..core.layers import *
 from ..core.activations import Module, ReLU, Sigmoid, Tanh, GELU, Softmax, LogSoftmax
 from ..core.losses import MSELoss, CrossEntropyLoss, BCELoss
 from ..core.conv import Conv2d, MaxPool2d, AvgPool2d
+from ..core.attention import MultiHeadAttention
 from . import functional
 from . import utils
