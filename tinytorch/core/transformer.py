@@ -125,8 +125,8 @@ class LayerNorm(Module):
         """
         self.normalized_shape = _normalized_shape(normalized_shape)
         self.eps = eps
-        self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.float32))
-        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
+        self.weight = Parameter(np.ones(self.normalized_shape))
+        self.bias = Parameter(np.zeros(self.normalized_shape))
 
     def forward(self, x):
         """layer_norm of x with this module's normalized_shape, weight, bias and eps.
@@ -227,7 +227,7 @@ def sample_next_token(logits, temperature=1.0, top_k=None):
         if top_k < 1:
             raise ValueError(f"sample_next_token: expected top_k >= 1 or None, got {top_k}")
         k = min(int(top_k), z.shape[1])
-        kth = np.sort(z, axis=1)[:, z.shape[1] - k][:, None]
+        kth = np.sort(z)[:, z.shape[1] - k][:, None]
         z = np.where(z < kth, -np.inf, z)
     p = np.exp(z - z.max(axis=1, keepdims=True))
     c = np.cumsum(p, axis=1)
@@ -262,7 +262,7 @@ class GPT(Module):
         num_layers = 0 is allowed (a model of embeddings and head only).
         Errors: ValueError naming num_layers and the value received unless it is an int >= 0
         (bools and floats refused); those of the sub-modules for the other arguments.
-        EXAMPLE: GPT(65, 64, 2, 4, 32): 65*64*2 + 32*64 + 2*(12*64**2 + 13*64) + 2*64 = 110,400 parameters
+        EXAMPLE: GPT(65, 64, 2, 4, 32): 65*64*2 + 32*64 + 2*(12*64**2 + 13*64) + 2*64 = 110,464 parameters
         """
         if not isinstance(num_layers, (int, np.integer)) or isinstance(num_layers, bool) or num_layers < 0:
             raise ValueError(f"GPT: num_layers must be an integer >= 0, got {num_layers!r}")
