@@ -4,5 +4,6 @@ from ..core.activations import Module, ReLU, Sigmoid, Tanh, GELU, Softmax, LogSo
 from ..core.losses import MSELoss, CrossEntropyLoss, BCELoss
 from ..core.conv import Conv2d, MaxPool2d, AvgPool2d
 from ..core.embeddings import Embedding, PositionalEncoding, LearnedPositionalEmbedding
+from ..core.attention import MultiHeadAttention
 from . import functional
 from . import utils

@@ -3,3 +3,4 @@ from ...core.activations import relu, sigmoid, tanh, gelu, softmax, log_softmax
 from ...core.losses import mse_loss, cross_entropy, binary_cross_entropy
 from ...core.conv import conv2d, max_pool2d, avg_pool2d
 from ...core.embeddings import embedding
+from ...core.attention import scaled_dot_product_attention
