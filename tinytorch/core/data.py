@@ -285,7 +285,6 @@ def load_cifar10(directory):
         split.append((X, np.concatenate([p[1] for p in parts])))
     return split[0], split[1]
 
-
 # %% ../../source/05_dataloader/05_dataloader.ipynb #digits-loader
 def _data_dirs():
     """Candidate data directories, in search order."""
