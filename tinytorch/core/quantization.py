@@ -340,14 +340,14 @@ def quantize_model(model, calibration_data):
         raise ValueError(f"quantize_model: expected a model with at least one Linear or Conv2d, got {type(model).__name__} with none")
     if isinstance(calibration_data, (Tensor, np.ndarray)):
         calibration_data = [calibration_data]
-    batches = 0
+    calibrated = False
     with no_grad():
         for batch in calibration_data:
             if isinstance(batch, (tuple, list)):
                 batch = batch[0]
             qmodel(batch if isinstance(batch, Tensor) else Tensor(batch))
-            batches += 1
-    if batches == 0:
+            calibrated = True
+    if not calibrated:
         raise ValueError("quantize_model: expected at least one calibration batch, got none")
     _swap_layers(qmodel, lambda m: m.convert() if isinstance(m, _Calibrating) else None)
     return qmodel.eval()
