@@ -146,7 +146,7 @@ class GELUFunction(Function):
         EXAMPLE: GELU()(Tensor([1.0])) -> Tensor([0.841192])
         """
         ctx.save_for_backward(x)
-        inner = float(np.sqrt(2 / np.pi)) * (x + 0.044715 * x ** 3)
+        inner = float(np.sqrt(2 / np.pi)) * (x + 0.044715 * x * x * x)
         return 0.5 * x * (1 + np.tanh(inner))
 
 

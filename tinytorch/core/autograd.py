@@ -227,7 +227,7 @@ def tanh_backward(ctx, grad):
 def gelu_backward(ctx, grad):
     (x,) = ctx.saved_tensors
     c = float(np.sqrt(2 / np.pi))
-    t = np.tanh(c * (x + 0.044715 * x ** 3))
+    t = np.tanh(c * (x + 0.044715 * x * x * x))
     return (grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)),)
 
 
