@@ -68,9 +68,10 @@ def matmul_blocked(a, b, block=32):
     Returns an (M, N) array equal to a @ b up to rounding, in np.result_type(a, b) (float32
     stays float32, integers stay exact). Every matrix product it takes is between tiles of at
     most block x block.
-    Errors: TypeError naming the type received when a or b is not a numpy array, or block is
-    not an int (a bool is not an int here); ValueError naming block when it is below 1;
-    ValueError naming both shapes unless a and b are 2-D with a.shape[1] == b.shape[0].
+    Errors: TypeError naming the type received when a or b is not a numpy array; TypeError
+    naming block and the value received when block is not an int (a bool is not an int here);
+    ValueError naming block and its value when it is below 1; ValueError naming both shapes
+    unless a and b are 2-D with a.shape[1] == b.shape[0].
     EXAMPLE: matmul_blocked(np.arange(6.).reshape(2, 3), np.ones((3, 5)), block=2)
              -> [[3., 3., 3., 3., 3.], [12., 12., 12., 12., 12.]]
     """
@@ -106,8 +107,9 @@ class LinearGELUFunction(Function):
         (out_features,); all three of the same floating dtype. Returns y of shape
         (..., out_features) in that dtype (float32 stays float32). Saves for backward exactly
         (x, weight, z), z the pre-activation of y's shape and dtype.
-        Errors: ValueError naming the shapes received when weight is not 2-D, x is 0-d, x's last
-        dimension is not in_features, or bias is not (out_features,); TypeError naming the
+        Errors: ValueError naming the shapes of x and weight when weight is not 2-D, x is 0-d or
+        x's last dimension is not in_features; ValueError naming the expected (out_features,)
+        and the received shape when bias is not (out_features,); TypeError naming the three
         dtypes received when they differ or are not floating.
         EXAMPLE: forward(ctx, np.array([[1., 2.]]), np.array([[1., -1.]]), np.array([1.]))
                  -> [[0.]] (z = 1 - 2 + 1 = 0, gelu(0) = 0)
