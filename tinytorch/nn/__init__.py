@@ -5,5 +5,6 @@ from ..core.losses import MSELoss, CrossEntropyLoss, BCELoss
 from ..core.conv import Conv2d, MaxPool2d, AvgPool2d
 from ..core.embeddings import Embedding, PositionalEncoding, LearnedPositionalEmbedding
 from ..core.attention import MultiHeadAttention
+from ..core.transformer import LayerNorm, FeedForward, TransformerBlock, GPT
 from . import functional
 from . import utils

@@ -4,3 +4,4 @@ from ...core.losses import mse_loss, cross_entropy, binary_cross_entropy
 from ...core.conv import conv2d, max_pool2d, avg_pool2d
 from ...core.embeddings import embedding
 from ...core.attention import scaled_dot_product_attention
+from ...core.transformer import layer_norm
