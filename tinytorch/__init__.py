@@ -2,6 +2,7 @@
 __version__ = "0.1.0"
 from .core.tensor import Tensor, Function, tensor, zeros, ones, arange, randn, rand, manual_seed, get_rng, matmul, matmul_naive, broadcast_shape, is_grad_enabled, set_grad_enabled
 from .core.autograd import no_grad
+from . import benchmarking
 from . import data
 from . import nn
 from . import optim
