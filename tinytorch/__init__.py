@@ -5,5 +5,6 @@ from .core.autograd import no_grad
 from . import data
 from . import nn
 from . import optim
+from . import profiling
 from . import text
 from . import training
