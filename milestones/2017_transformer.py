@@ -137,7 +137,8 @@ def char_model(run, rng):
 
 
 def main():
-    run = Milestone("2017_transformer", "2017: a transformer reverses sequences and writes like its corpus")
+    run = Milestone("2017_transformer", "2017: a transformer reverses sequences and writes like its corpus",
+                    unit="training step")
     manual_seed(0)
     rng = np.random.default_rng(0)
     exact = reversal(run, rng)
