@@ -48,8 +48,8 @@ def mlp_like(model, inputs, classes=10):
 def load(data_dir, limit):
     """((x, y), (x_test, y_test)) as NCHW float32 images, and the dataset's name."""
     if data_dir is None:
-        (x, y), (xt, yt) = load_digits()
-        return (x[:, None], y), (xt[:, None], yt), "digits 8x8"
+        (images, labels), (test_images, test_labels) = load_digits()
+        return (images[:, None], labels), (test_images[:, None], test_labels), "digits 8x8"
     d = Path(data_dir).expanduser()
     if (d / "data_batch_1").is_file():
         (x, y), (xt, yt) = load_cifar10(d)

@@ -5,6 +5,7 @@ from .core.autograd import no_grad
 from . import data
 from . import nn
 from . import optim
+from . import optimization
 from . import profiling
 from . import text
 from . import training
