@@ -22,10 +22,11 @@ from .project import ROOT, TitoError
 
 # what the student repository carries over from the course, as it is
 SHIPPED = ["release", "data", "nbgrader_config.py", "modules/README.md", "course/__init__.py", "course/project.py",
-           "course/build.py", "course/student.py", "course/milestones.py", "tito/__init__.py", "tito/cli.py",
-           "tito/student_commands.py", "tito/milestone_commands.py"]
+           "course/build.py", "course/student.py", "course/milestones.py", "course/report.py", "course/schemas",
+           "tito/__init__.py", "tito/cli.py", "tito/student_commands.py", "tito/milestone_commands.py",
+           "tito/report_commands.py"]
 # the pinned course tooling a student needs (requirements.txt), by distribution name
-STUDENT_REQUIREMENTS = ["numpy", "nbgrader", "nbdev", "jupyterlab", "notebook", "matplotlib"]
+STUDENT_REQUIREMENTS = ["numpy", "nbgrader", "nbdev", "jupyterlab", "notebook", "matplotlib", "jsonschema"]
 
 GITIGNORE = """\
 .venv/

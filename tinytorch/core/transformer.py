@@ -303,14 +303,16 @@ class GPT(Module):
         afterwards. idx: a non-empty (B, T >= 1) int numpy array, list or Tensor; T may exceed
         max_seq_len. Returns an int64 numpy array, or an int64 Tensor when idx is a Tensor;
         idx itself is not changed. max_new_tokens = 0 returns idx's tokens unchanged (as int64).
-        Errors (checked before any work): NotImplementedError naming Module 18 when use_cache
-        is True; ValueError naming the value when temperature <= 0, top_k < 1 or
-        max_new_tokens < 0; TypeError naming the dtype when idx is not integer; ValueError
-        naming the shape when idx is not (B, T) with T >= 1.
+        use_cache=True: once the arguments are checked, the int64 ids (B, T) go to
+        self._generate_cached(ids, max_new_tokens, temperature, top_k), called positionally
+        under the same no_grad() and eval mode, and its (B, T + max_new_tokens) array is
+        returned (as above); it raises NotImplementedError naming Module 18 until Module 18
+        (memoization) replaces it.
+        Errors (checked before any work): ValueError naming the value when temperature <= 0,
+        top_k < 1 or max_new_tokens < 0; TypeError naming the dtype when idx is not integer;
+        ValueError naming the shape when idx is not (B, T) with T >= 1.
         EXAMPLE: manual_seed(0); model.generate(np.array([[1, 2]]), 5, top_k=1).shape -> (1, 7)
         """
-        if use_cache:
-            raise NotImplementedError("GPT.generate(use_cache=True): the KV cache comes in Module 18 (memoization)")
         if not temperature > 0:
             raise ValueError(f"GPT.generate: expected temperature > 0, got {temperature}")
         if top_k is not None and top_k < 1:
@@ -328,14 +330,22 @@ class GPT(Module):
         self.eval()
         try:
             with no_grad():
-                for _ in range(max_new_tokens):
-                    context = ids[:, -self.max_seq_len:]
-                    logits = self(context).data[:, -1, :]
-                    next_ids = sample_next_token(logits, temperature, top_k)
-                    ids = np.concatenate([ids, next_ids[:, None]], axis=1)
+                if use_cache:
+                    ids = self._generate_cached(ids, max_new_tokens, temperature, top_k)
+                else:
+                    for _ in range(max_new_tokens):
+                        context = ids[:, -self.max_seq_len:]
+                        logits = self(context).data[:, -1, :]
+                        next_ids = sample_next_token(logits, temperature, top_k)
+                        ids = np.concatenate([ids, next_ids[:, None]], axis=1)
         finally:
             self.train(was_training)
         return Tensor(ids) if as_tensor else ids
+
+    def _generate_cached(self, ids, max_new_tokens, temperature, top_k):
+        """generate's use_cache=True path (given): dormant here. Module 18 (memoization) replaces
+        this method on the class with its KV-cache generation once it is exported."""
+        raise NotImplementedError("GPT.generate(use_cache=True): the KV cache comes in Module 18 (memoization)")
 
     def extra_repr(self):
         return (f"vocab_size={self.vocab_size}, embed_dim={self.embed_dim}, num_layers={self.num_layers}, "

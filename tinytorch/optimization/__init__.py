@@ -2,3 +2,4 @@
 from ..core.quantization import choose_qparams, quantize_per_tensor, quantize_int8, dequantize_int8, MinMaxObserver, matmul_int8, QuantizedLinear, QuantizedConv2d, quantize_model
 from ..core.compression import magnitude_prune, apply_masks, measure_sparsity, structured_prune, DistillationFunction, DistillationLoss, low_rank_factorize
 from ..core.acceleration import matmul_blocked, pairwise_sq_dists, sliding_conv1d, fused_linear_gelu, LinearGELU, LinearGELUFunction
+from ..core.kvcache import KVCache, cached_attention, forward_cached, generate_cached, enable_kv_cache
