@@ -18,7 +18,7 @@ import pytest
 import tinytorch.benchmarking as tb
 from tinytorch.core.benchmarking import THREAD_VARS
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "benchmarks" / "schema" / "benchmark_result.schema.json"
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "course" / "schemas" / "benchmark_result.schema.json"
 
 
 class FakeClock:

@@ -225,7 +225,7 @@ def compare(a, b):
 # %% ../../source/19_benchmarking/19_benchmarking.ipynb #schema-impl
 RESULT_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "urn:tinytorch:benchmark-result:1",
+    "$id": "https://tinytorch.dev/schemas/benchmark_result.schema.json",
     "title": "TinyTorch benchmark result",
     "description": "One benchmark: its timings and statistics (or why it has none), the environment it ran in, and, for a suite task, the accuracy target it had to reach before its timing counts.",
     "type": "object",
