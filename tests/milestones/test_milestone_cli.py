@@ -69,7 +69,7 @@ def test_perceptron_milestone_passes_and_writes_its_results(tmp_path):
     assert "AND" in r.stdout and "PASSED" in r.stdout
 
 
-@pytest.mark.parametrize("name", ["1969_xor", "1986_mlp", "1998_cnn", "2017_transformer"])
+@pytest.mark.parametrize("name", ["1969_xor", "1986_mlp", "1998_cnn", "2017_transformer", "2018_mlperf"])
 def test_milestone_meets_its_criteria_on_the_reference(tmp_path, name):
     shutil.copytree(REPO / "milestones", tmp_path / "milestones", ignore=shutil.ignore_patterns("output", "__pycache__"))
     r = tito(tmp_path, "milestone", "run", name)
