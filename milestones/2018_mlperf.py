@@ -162,13 +162,13 @@ def plot_tradeoffs(measured, path):
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     biggest = max(m["size_bytes"] for m in measured)
-    for m in measured:
+    for i, m in enumerate(measured):
         lat = m["latency_ms"]
         ax.errorbar(lat["median"], 100 * m["accuracy"], xerr=[[lat["median"] - lat["ci_low"]], [lat["ci_high"] - lat["median"]]],
                     fmt="none", ecolor="gray")
         ax.scatter(lat["median"], 100 * m["accuracy"], s=40 + 1500 * m["size_bytes"] / biggest, alpha=0.6)
         ax.annotate(f"{m['name']}\n{m['size_bytes']:,} B", (lat["median"], 100 * m["accuracy"]),
-                    textcoords="offset points", xytext=(8, -18), fontsize=8)
+                    textcoords="offset points", xytext=(8, -22 if i % 2 else 8), fontsize=8)
     ax.set(xlabel="latency of 360 images, median ms (95% CI)", ylabel="test accuracy (%)", xscale="log",
            title="2018: accuracy against latency; area = bytes stored")
     ax.grid(alpha=0.3)
