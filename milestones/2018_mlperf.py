@@ -147,11 +147,10 @@ def measure(name, model, size_bytes, x, y):
     def infer():
         with no_grad():
             model(xt)
-    result = Benchmark(infer, runs=RUNS, warmup=3, name=name).run()
-    low, high = result.ci
+    timing = Benchmark(infer, runs=RUNS, warmup=3, name=name).run()
+    ms = {key: 1e3 * value for key, value in zip(("median", "ci_low", "ci_high"), (timing.median, *timing.ci))}
     return {"name": name, "parameters": sum(p.size for p in model.parameters()), "size_bytes": int(size_bytes),
-            "accuracy": accuracy(model, x, y),
-            "latency_ms": {"median": result.median * 1e3, "ci_low": low * 1e3, "ci_high": high * 1e3, "runs": RUNS}}
+            "accuracy": accuracy(model, x, y), "latency_ms": dict(ms, runs=RUNS)}
 
 
 def plot_tradeoffs(measured, path):
